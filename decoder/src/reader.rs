@@ -1,0 +1,162 @@
+//! Reading a whole binlog file (or any byte slice holding one) event by
+//! event.
+//!
+//! Framing comes from the headers' `event_size`; decoding is delegated to
+//! [`Decoder`]. Events packed in a TRANSACTION_PAYLOAD are unpacked into a
+//! reusable buffer and handed out one by one after the payload event, so a
+//! consumer sees every row of a compressed transaction like any other.
+
+use crate::cursor::Cursor;
+use crate::error::{DecodeError, Result};
+use crate::events::{Decoder, Event, EventData};
+use crate::header::{EventHeader, BINLOG_MAGIC, HEADER_LEN};
+
+/// Reads events from the bytes of a binlog file.
+#[derive(Debug)]
+pub struct BinlogReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    decoder: Decoder,
+    payload: Vec<u8>,
+    payload_pos: usize,
+    payload_outer: (u64, u64),
+    done: bool,
+}
+
+/// Reads the header at `pos` and returns the event's size, checking that the
+/// whole event lies inside `data`.
+fn frame(data: &[u8], pos: usize, base: u64) -> Result<usize> {
+    let rest = &data[pos..];
+    let offset = base + pos as u64;
+    if rest.len() < HEADER_LEN {
+        return Err(DecodeError::Truncated {
+            offset,
+            what: "event header",
+            needed: HEADER_LEN as u64,
+            available: rest.len() as u64,
+        });
+    }
+    let header = EventHeader::parse(&mut Cursor::new(&rest[..HEADER_LEN], offset))?;
+    let size = header.event_size as usize;
+    if size < HEADER_LEN {
+        return Err(DecodeError::Invalid {
+            offset,
+            what: "event size",
+            detail: format!(
+                "{size} bytes is smaller than the {HEADER_LEN}-byte header ({} event)",
+                header.event_type
+            ),
+        });
+    }
+    if size > rest.len() {
+        return Err(DecodeError::Truncated {
+            offset,
+            what: "event (the file ends inside it)",
+            needed: size as u64,
+            available: rest.len() as u64,
+        });
+    }
+    Ok(size)
+}
+
+impl<'a> BinlogReader<'a> {
+    /// Starts reading `data`, which must begin with the binlog magic.
+    pub fn new(data: &'a [u8], decoder: Decoder) -> Result<Self> {
+        if data.len() < 4 || data[..4] != BINLOG_MAGIC {
+            let n = data.len().min(4);
+            let found = data[..n].iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
+            return Err(DecodeError::BadMagic {
+                found: if found.is_empty() { "an empty file".into() } else { found },
+            });
+        }
+        Ok(Self::at(data, 4, decoder))
+    }
+
+    /// Reads `data` from byte `pos` without checking for a magic (a relay
+    /// of events, or a resumed read).
+    pub fn at(data: &'a [u8], pos: usize, decoder: Decoder) -> Self {
+        BinlogReader {
+            data,
+            pos: pos.min(data.len()),
+            decoder,
+            payload: Vec::new(),
+            payload_pos: 0,
+            payload_outer: (0, 0),
+            done: false,
+        }
+    }
+
+    /// Position of the next event in the file.
+    pub fn position(&self) -> u64 {
+        self.pos as u64
+    }
+
+    /// Moves to another event start (after the FDE was read, to honour a
+    /// start position). The position must be an event boundary.
+    pub fn seek(&mut self, pos: u64) {
+        self.pos = usize::try_from(pos).unwrap_or(usize::MAX).min(self.data.len());
+        self.payload.clear();
+        self.payload_pos = 0;
+        self.done = false;
+    }
+
+    /// The decoder, for its table maps and format.
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// The next event, `None` at a clean end of the data. After a framing
+    /// error (truncation, impossible size) the reader stops; after an error
+    /// inside an event's body it can continue with the next event.
+    #[allow(clippy::should_implement_trait)] // lending: events borrow the reader
+    pub fn next(&mut self) -> Option<Result<Event<'_>>> {
+        if self.payload_pos < self.payload.len() {
+            let (outer, outer_end) = self.payload_outer;
+            let p = self.payload_pos;
+            let size = match frame(&self.payload, p, 0) {
+                Ok(size) => size,
+                Err(e) => {
+                    self.payload.clear();
+                    self.payload_pos = 0;
+                    return Some(Err(DecodeError::Invalid {
+                        offset: outer,
+                        what: "transaction payload",
+                        detail: format!("inner event at payload byte {}: {e}", e.offset()),
+                    }));
+                }
+            };
+            self.payload_pos += size;
+            let bytes = &self.payload[p..p + size];
+            return Some(self.decoder.decode_payload_event(outer, outer_end, bytes).map_err(|e| {
+                DecodeError::Invalid {
+                    offset: outer,
+                    what: "transaction payload",
+                    detail: format!("inner event at payload byte {p}: {e}"),
+                }
+            }));
+        }
+        if self.done || self.pos >= self.data.len() {
+            return None;
+        }
+        let start = self.pos;
+        let size = match frame(self.data, start, 0) {
+            Ok(size) => size,
+            Err(e) => {
+                self.done = true;
+                return Some(Err(e));
+            }
+        };
+        self.pos += size;
+        let data: &'a [u8] = self.data;
+        let result = self.decoder.decode(start as u64, &data[start..start + size]);
+        if let Ok(Event { data: EventData::TransactionPayload(p), offset, end_offset, .. }) = &result {
+            if let Err(e) = p.decompress_into(&mut self.payload) {
+                self.payload.clear();
+                return Some(Err(e));
+            }
+            self.payload_pos = 0;
+            self.payload_outer = (*offset, *end_offset);
+        }
+        Some(result)
+    }
+}

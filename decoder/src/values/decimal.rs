@@ -1,0 +1,188 @@
+//! MySQL's binary DECIMAL (NEWDECIMAL) format.
+//!
+//! A DECIMAL(P,S) is stored as groups of nine decimal digits in 4 big-endian
+//! bytes, with the leftover digits of the integer part at the front and those
+//! of the fraction at the back, packed into the fewest bytes that hold them.
+//! The top bit of the first byte is the sign (set = positive); negative
+//! numbers have every byte inverted.
+
+use std::fmt;
+
+/// Bytes needed for 0..=9 leftover digits.
+const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
+const DIGITS_PER_WORD: usize = 9;
+
+/// A DECIMAL value as stored, formatted on demand exactly as `SELECT` prints
+/// it: no leading zeros, exactly `scale` fraction digits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Decimal<'a> {
+    raw: &'a [u8],
+    precision: u8,
+    scale: u8,
+}
+
+/// Bytes a DECIMAL(precision, scale) takes, or `None` for an impossible
+/// precision/scale pair.
+pub fn decimal_len(precision: u8, scale: u8) -> Option<usize> {
+    if scale > precision || precision > 65 || scale > 30 || precision == 0 {
+        return None;
+    }
+    let intg = usize::from(precision - scale);
+    let frac = usize::from(scale);
+    Some(
+        (intg / DIGITS_PER_WORD) * 4
+            + DIG2BYTES[intg % DIGITS_PER_WORD]
+            + (frac / DIGITS_PER_WORD) * 4
+            + DIG2BYTES[frac % DIGITS_PER_WORD],
+    )
+}
+
+impl<'a> Decimal<'a> {
+    /// Wraps stored bytes; `raw.len()` must equal `decimal_len(precision, scale)`.
+    pub fn new(raw: &'a [u8], precision: u8, scale: u8) -> Option<Self> {
+        (decimal_len(precision, scale)? == raw.len()).then_some(Decimal { raw, precision, scale })
+    }
+
+    /// The stored bytes.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// Declared precision.
+    pub fn precision(&self) -> u8 {
+        self.precision
+    }
+
+    /// Declared scale.
+    pub fn scale(&self) -> u8 {
+        self.scale
+    }
+
+    fn negative(&self) -> bool {
+        self.raw.first().is_some_and(|b| b & 0x80 == 0)
+    }
+
+    /// Visits the digit groups: (value, digits-in-group, is-fraction).
+    fn groups(&self, mut f: impl FnMut(u32, usize, bool)) {
+        let mask = if self.negative() { 0xff } else { 0 };
+        let intg = usize::from(self.precision - self.scale);
+        let frac = usize::from(self.scale);
+        let mut pos = 0usize;
+        let mut read = |n: usize, first: bool| -> u32 {
+            let mut v = 0u32;
+            for i in 0..n {
+                let mut b = self.raw[pos + i] ^ mask;
+                if first && pos + i == 0 {
+                    b ^= 0x80;
+                }
+                v = (v << 8) | u32::from(b);
+            }
+            pos += n;
+            v
+        };
+        let lead = intg % DIGITS_PER_WORD;
+        if lead > 0 {
+            f(read(DIG2BYTES[lead], true), lead, false);
+        }
+        for _ in 0..intg / DIGITS_PER_WORD {
+            f(read(4, true), DIGITS_PER_WORD, false);
+        }
+        for _ in 0..frac / DIGITS_PER_WORD {
+            f(read(4, true), DIGITS_PER_WORD, true);
+        }
+        let tail = frac % DIGITS_PER_WORD;
+        if tail > 0 {
+            f(read(DIG2BYTES[tail], true), tail, true);
+        }
+    }
+}
+
+impl fmt::Display for Decimal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Digits fit in a stack buffer: at most 65 plus sign and point.
+        let mut int_digits = [0u8; 72];
+        let mut n_int = 0usize;
+        let mut frac_digits = [0u8; 40];
+        let mut n_frac = 0usize;
+        self.groups(|value, digits, is_frac| {
+            // Values above the group's width are impossible from a server;
+            // they are printed modulo the width rather than panicking.
+            let mut v = value % 10u32.pow(digits as u32);
+            let mut tmp = [b'0'; 9];
+            for i in (0..digits).rev() {
+                tmp[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+            if is_frac {
+                frac_digits[n_frac..n_frac + digits].copy_from_slice(&tmp[..digits]);
+                n_frac += digits;
+            } else {
+                int_digits[n_int..n_int + digits].copy_from_slice(&tmp[..digits]);
+                n_int += digits;
+            }
+        });
+        let int_part = &int_digits[..n_int];
+        let first_nonzero = int_part.iter().position(|&d| d != b'0').unwrap_or(n_int);
+        let int_part = &int_part[first_nonzero..];
+        let frac_part = &frac_digits[..n_frac];
+        let is_zero = int_part.is_empty() && frac_part.iter().all(|&d| d == b'0');
+        if self.negative() && !is_zero {
+            f.write_str("-")?;
+        }
+        if int_part.is_empty() {
+            f.write_str("0")?;
+        } else {
+            f.write_str(std::str::from_utf8(int_part).map_err(|_| fmt::Error)?)?;
+        }
+        if !frac_part.is_empty() {
+            f.write_str(".")?;
+            f.write_str(std::str::from_utf8(frac_part).map_err(|_| fmt::Error)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Decimal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Decimal({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn show(raw: &[u8], p: u8, s: u8) -> String {
+        Decimal::new(raw, p, s).expect("length").to_string()
+    }
+
+    #[test]
+    fn lengths() {
+        assert_eq!(decimal_len(10, 2), Some(5));
+        assert_eq!(decimal_len(65, 30), Some(30));
+        assert_eq!(decimal_len(5, 0), Some(3));
+        assert_eq!(decimal_len(3, 4), None);
+        assert_eq!(decimal_len(66, 0), None);
+    }
+
+    #[test]
+    fn documented_example() {
+        // 1234567890.1234 as DECIMAL(14,4), the example in MySQL's decimal.c.
+        let raw = [0x81, 0x0D, 0xFB, 0x38, 0xD2, 0x04, 0xD2];
+        assert_eq!(show(&raw, 14, 4), "1234567890.1234");
+        let neg: Vec<u8> = raw.iter().map(|b| b ^ 0xff).collect();
+        assert_eq!(show(&neg, 14, 4), "-1234567890.1234");
+    }
+
+    #[test]
+    fn zero_and_small() {
+        // DECIMAL(10,2) 0.00: intg 8 -> 4 bytes, frac 2 -> 1 byte.
+        assert_eq!(show(&[0x80, 0, 0, 0, 0], 10, 2), "0.00");
+        assert_eq!(show(&[0x80, 0, 0, 0, 5], 10, 2), "0.05");
+        // -1.50 = invert(0x80 00 00 01 32)
+        let neg: Vec<u8> = [0x80u8, 0, 0, 1, 50].iter().map(|b| b ^ 0xff).collect();
+        assert_eq!(show(&neg, 10, 2), "-1.50");
+        // DECIMAL(5,0) 123
+        assert_eq!(show(&[0x80, 0, 123], 5, 0), "123");
+    }
+}

@@ -1,0 +1,293 @@
+//! DATE, TIME, DATETIME, TIMESTAMP and YEAR, in both the old (pre-5.6) and
+//! the "2" (fractional seconds, big-endian) storage formats, printed exactly
+//! as `SELECT` prints them.
+
+use std::fmt;
+
+/// A calendar date; zero parts are kept (`0000-00-00` is a valid value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Date {
+    /// 0..=9999
+    pub year: u16,
+    /// 0..=12
+    pub month: u8,
+    /// 0..=31
+    pub day: u8,
+}
+
+/// A DATETIME (or a TIMESTAMP already converted to UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateTime {
+    /// The date part.
+    pub date: Date,
+    /// 0..=23
+    pub hour: u8,
+    /// 0..=59
+    pub minute: u8,
+    /// 0..=59
+    pub second: u8,
+    /// 0..=999999
+    pub micros: u32,
+    /// Fraction digits to print (the column's fsp).
+    pub fsp: u8,
+}
+
+/// A TIME: a signed duration up to 838:59:59.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Time {
+    /// True for negative durations.
+    pub negative: bool,
+    /// 0..=838 (more is printed as stored).
+    pub hours: u32,
+    /// 0..=59
+    pub minute: u8,
+    /// 0..=59
+    pub second: u8,
+    /// 0..=999999
+    pub micros: u32,
+    /// Fraction digits to print.
+    pub fsp: u8,
+}
+
+/// A TIMESTAMP: seconds since the epoch, printed in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp {
+    /// Seconds since 1970-01-01 00:00:00 UTC (0 is the zero timestamp).
+    pub seconds: u32,
+    /// 0..=999999
+    pub micros: u32,
+    /// Fraction digits to print.
+    pub fsp: u8,
+}
+
+fn write_fraction(f: &mut fmt::Formatter<'_>, micros: u32, fsp: u8) -> fmt::Result {
+    if fsp == 0 {
+        return Ok(());
+    }
+    let fsp = u32::from(fsp.min(6));
+    let value = micros / 10u32.pow(6 - fsp);
+    write!(f, ".{:0width$}", value, width = fsp as usize)
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl fmt::Display for DateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:02}:{:02}:{:02}", self.date, self.hour, self.minute, self.second)?;
+        write_fraction(f, self.micros, self.fsp)
+    }
+}
+
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.negative { "-" } else { "" };
+        write!(f, "{sign}{:02}:{:02}:{:02}", self.hours, self.minute, self.second)?;
+        write_fraction(f, self.micros, self.fsp)
+    }
+}
+
+impl Timestamp {
+    /// The UTC date and time (the zero timestamp maps to `0000-00-00 00:00:00`).
+    pub fn to_utc(self) -> DateTime {
+        if self.seconds == 0 && self.micros == 0 {
+            return DateTime {
+                date: Date { year: 0, month: 0, day: 0 },
+                hour: 0,
+                minute: 0,
+                second: 0,
+                micros: 0,
+                fsp: self.fsp,
+            };
+        }
+        let days = i64::from(self.seconds / 86_400);
+        let secs = self.seconds % 86_400;
+        let (year, month, day) = civil_from_days(days);
+        DateTime {
+            date: Date { year: year as u16, month: month as u8, day: day as u8 },
+            hour: (secs / 3600) as u8,
+            minute: (secs / 60 % 60) as u8,
+            second: (secs % 60) as u8,
+            micros: self.micros,
+            fsp: self.fsp,
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_utc().fmt(f)
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Bytes of fraction stored after TIME2/DATETIME2/TIMESTAMP2 for `fsp`.
+pub fn fraction_len(fsp: u8) -> usize {
+    usize::from(fsp).div_ceil(2)
+}
+
+/// Microseconds from the big-endian fraction bytes of a "2" type.
+pub fn fraction_micros(frac: u64, fsp: u8) -> u32 {
+    match fraction_len(fsp) {
+        1 => (frac * 10_000) as u32,
+        2 => (frac * 100) as u32,
+        _ => frac as u32,
+    }
+}
+
+/// DATE (3 bytes little-endian: day 5 bits, month 4 bits, year 15 bits).
+pub fn date_from_u24(v: u32) -> Date {
+    Date { year: (v >> 9) as u16, month: ((v >> 5) & 0xf) as u8, day: (v & 0x1f) as u8 }
+}
+
+/// DATETIME2: 5 big-endian bytes (offset 0x8000000000) plus fraction.
+pub fn datetime2(int_part: u64, micros: u32, fsp: u8) -> DateTime {
+    let v = int_part.wrapping_sub(0x80_0000_0000) & 0x7f_ffff_ffff;
+    let ymd = v >> 17;
+    let ym = ymd >> 5;
+    let hms = v & 0x1_ffff;
+    DateTime {
+        date: Date { year: (ym / 13) as u16, month: (ym % 13) as u8, day: (ymd & 0x1f) as u8 },
+        hour: (hms >> 12) as u8,
+        minute: ((hms >> 6) & 0x3f) as u8,
+        second: (hms & 0x3f) as u8,
+        micros,
+        fsp,
+    }
+}
+
+/// Old DATETIME: a little-endian u64 holding YYYYMMDDhhmmss in decimal.
+pub fn datetime_from_packed_decimal(v: u64) -> DateTime {
+    let date = v / 1_000_000;
+    let time = v % 1_000_000;
+    DateTime {
+        date: Date {
+            year: (date / 10_000 % 10_000) as u16,
+            month: (date / 100 % 100) as u8,
+            day: (date % 100) as u8,
+        },
+        hour: (time / 10_000) as u8,
+        minute: (time / 100 % 100) as u8,
+        second: (time % 100) as u8,
+        micros: 0,
+        fsp: 0,
+    }
+}
+
+/// Old TIME: a little-endian signed 24-bit HHMMSS in decimal.
+pub fn time_from_packed_decimal(raw: u32) -> Time {
+    // Sign-extend 24 bits.
+    let v = ((raw << 8) as i32) >> 8;
+    let negative = v < 0;
+    let a = v.unsigned_abs();
+    Time {
+        negative,
+        hours: a / 10_000,
+        minute: (a / 100 % 100) as u8,
+        second: (a % 100) as u8,
+        micros: 0,
+        fsp: 0,
+    }
+}
+
+/// TIME2: 3 big-endian bytes (offset 0x800000) plus a fraction whose width
+/// depends on fsp; negative values borrow from the integer part, as in
+/// MySQL's `my_time_packed_from_binary`.
+pub fn time2(int_bytes: u32, frac: u64, fsp: u8) -> Time {
+    const INT_OFS: i64 = 0x80_0000;
+    let packed: i64 = match fraction_len(fsp) {
+        0 => (i64::from(int_bytes) - INT_OFS) << 24,
+        1 => {
+            let mut int_part = i64::from(int_bytes) - INT_OFS;
+            let mut f = frac as i64;
+            if int_part < 0 && f != 0 {
+                int_part += 1;
+                f -= 0x100;
+            }
+            (int_part << 24) + f * 10_000
+        }
+        2 => {
+            let mut int_part = i64::from(int_bytes) - INT_OFS;
+            let mut f = frac as i64;
+            if int_part < 0 && f != 0 {
+                int_part += 1;
+                f -= 0x1_0000;
+            }
+            (int_part << 24) + f * 100
+        }
+        _ => {
+            // 6 bytes read as one big-endian number, offset 0x800000000000.
+            ((i64::from(int_bytes) << 24) | frac as i64) - 0x8000_0000_0000
+        }
+    };
+    let negative = packed < 0;
+    let a = packed.unsigned_abs();
+    let hms = a >> 24;
+    Time {
+        negative,
+        hours: ((hms >> 12) % (1 << 10)) as u32,
+        minute: ((hms >> 6) % 64) as u8,
+        second: (hms % 64) as u8,
+        micros: (a % (1 << 24)) as u32,
+        fsp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_conversions() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        let ts = Timestamp { seconds: 2_147_483_647, micros: 0, fsp: 0 };
+        assert_eq!(ts.to_string(), "2038-01-19 03:14:07");
+        let zero = Timestamp { seconds: 0, micros: 0, fsp: 3 };
+        assert_eq!(zero.to_string(), "0000-00-00 00:00:00.000");
+    }
+
+    #[test]
+    fn fractions_follow_fsp() {
+        let t = Time { negative: true, hours: 0, minute: 0, second: 1, micros: 500_000, fsp: 1 };
+        assert_eq!(t.to_string(), "-00:00:01.5");
+        let t = Time { negative: false, hours: 838, minute: 59, second: 59, micros: 0, fsp: 6 };
+        assert_eq!(t.to_string(), "838:59:59.000000");
+    }
+
+    #[test]
+    fn time2_negative_with_fraction() {
+        // -00:00:01.5 with fsp 1: MySQL stores int part -2 (borrowed) and
+        // fraction 0x100 - 50.
+        let int_bytes = (0x80_0000i64 - 2) as u32;
+        let t = time2(int_bytes, 256 - 50, 1);
+        assert!(t.negative);
+        assert_eq!((t.hours, t.minute, t.second, t.micros), (0, 0, 1, 500_000));
+    }
+
+    #[test]
+    fn old_formats() {
+        let d = datetime_from_packed_decimal(20_240_131_235_959);
+        assert_eq!(d.to_string(), "2024-01-31 23:59:59");
+        let t = time_from_packed_decimal(((-8_385_959i32) as u32) & 0xff_ffff);
+        assert_eq!(t.to_string(), "-838:59:59");
+        assert_eq!(date_from_u24((2024 << 9) | (2 << 5) | 29).to_string(), "2024-02-29");
+    }
+}

@@ -1,0 +1,12 @@
+//! gapless: a sidecar for MySQL and MariaDB primaries that keeps their
+//! binlog and completes failovers without losing transactions.
+//!
+//! This crate holds the capabilities; `src/main.rs` only dispatches.
+//! - [`decode`]: offline decoding of binlog files with filters;
+//! - [`render`]: the text, JSON lines and SQL output formats;
+//! - [`cli`]: command-line flags and their checks.
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod decode;
+pub mod render;

@@ -1,0 +1,69 @@
+//! Output formats of `gapless decode`: `text` (like `mysqlbinlog -v`),
+//! `jsonl` (one object per changed row, the contract in docs/jsonl.md) and
+//! `sql` (statements that redo the changes).
+
+pub mod jsonl;
+pub mod sql;
+pub mod text;
+pub mod value;
+
+use std::io;
+
+use gapless_decoder::{DecodeError, Event};
+use thiserror::Error;
+
+/// The output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Human-readable, close to `mysqlbinlog -v`.
+    Text,
+    /// JSON lines.
+    Jsonl,
+    /// Executable SQL.
+    Sql,
+}
+
+/// What a renderer knows about the event besides the event itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'c> {
+    /// The binlog file name (no directory), as a primary names it.
+    pub file: &'c str,
+    /// The GTID of the transaction the event belongs to, if any.
+    pub gtid: Option<&'c str>,
+}
+
+/// Why rendering failed.
+#[derive(Debug, Error)]
+pub enum RenderError {
+    /// Writing the output failed (e.g. a closed pipe).
+    #[error("writing output: {0}")]
+    Io(#[from] io::Error),
+    /// A row inside the event could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The event cannot be expressed in this format.
+    #[error("event at offset {offset}: {reason}")]
+    Unrepresentable {
+        /// The event's position.
+        offset: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An output format.
+pub trait Render {
+    /// Writes whatever the format shows for `event`.
+    fn event(&mut self, cx: &Context<'_>, event: &Event<'_>) -> Result<(), RenderError>;
+    /// Called once at the end.
+    fn finish(&mut self) -> Result<(), RenderError>;
+}
+
+/// A renderer for `format` writing to `out`.
+pub fn renderer<'w>(format: Format, out: Box<dyn io::Write + 'w>) -> Box<dyn Render + 'w> {
+    match format {
+        Format::Text => Box::new(text::TextRender::new(out)),
+        Format::Jsonl => Box::new(jsonl::JsonlRender::new(out)),
+        Format::Sql => Box::new(sql::SqlRender::new(out)),
+    }
+}

@@ -1,0 +1,282 @@
+//! The `sql` format: statements that redo the changes on another server.
+//!
+//! Row events become INSERT, UPDATE and DELETE statements. UPDATE and
+//! DELETE find the row by its primary key when the binlog names one
+//! (`binlog_row_metadata=FULL`), otherwise by every column of the before
+//! image, NULL-safe, with `LIMIT 1`. Statements (DDL, statement-based DML)
+//! are written with their default database and the session state they ran
+//! under, as `mysqlbinlog` does. Values are UTC (`time_zone='+00:00'`), and
+//! binary data is written as hex literals so any client charset works.
+
+use std::io::Write;
+
+use gapless_decoder::events::rows::{Image, Row};
+use gapless_decoder::events::{QueryEvent, RowsKind, TableMap};
+use gapless_decoder::{Event, EventData, Value};
+
+use super::text::push_quoted;
+use super::value::{push_hex, show, Shown};
+use super::{Context, Render, RenderError};
+
+/// The `sql` format.
+pub struct SqlRender<W: Write> {
+    out: W,
+    buf: String,
+    started: bool,
+    schema: Option<Vec<u8>>,
+    session: Option<String>,
+}
+
+impl<W: Write> SqlRender<W> {
+    /// Writes SQL to `out`.
+    pub fn new(out: W) -> Self {
+        SqlRender { out, buf: String::with_capacity(4096), started: false, schema: None, session: None }
+    }
+}
+
+/// Appends a backquoted identifier.
+pub fn push_ident(out: &mut String, name: &str) {
+    out.push('`');
+    out.push_str(&name.replace('`', "``"));
+    out.push('`');
+}
+
+fn push_sql_value(out: &mut String, v: &Value<'_>, shown: &Shown<'_>) {
+    match (v, shown) {
+        (_, Shown::Null) => out.push_str("NULL"),
+        (Value::Bit(bytes), _) => {
+            out.push_str("b'");
+            for byte in bytes.iter() {
+                out.push_str(&format!("{byte:08b}"));
+            }
+            out.push('\'');
+        }
+        (_, Shown::Number(n)) | (_, Shown::Decimal(n)) => out.push_str(n),
+        (_, Shown::Text(t)) => push_quoted(out, t),
+        (_, Shown::Json(j)) => push_quoted(out, j),
+        (_, Shown::JsonDiff(d)) => out.push_str(d),
+        (_, Shown::Bytes(b)) => {
+            if b.is_empty() {
+                out.push_str("''");
+            } else {
+                out.push_str("X'");
+                push_hex(out, b);
+                out.push('\'');
+            }
+        }
+    }
+}
+
+fn table_name(t: &TableMap) -> String {
+    let mut s = String::new();
+    push_ident(&mut s, &t.schema);
+    s.push('.');
+    push_ident(&mut s, &t.table);
+    s
+}
+
+fn need_names(t: &TableMap, offset: u64) -> Result<(), RenderError> {
+    if t.columns.iter().all(|c| c.name.is_some()) {
+        return Ok(());
+    }
+    Err(RenderError::Unrepresentable {
+        offset,
+        reason: format!(
+            "UPDATE/DELETE on {} needs column names, which this binlog lacks (binlog_row_metadata=MINIMAL); use --format text or jsonl",
+            table_name(t)
+        ),
+    })
+}
+
+/// `WHERE` for the before image: the primary key when known, otherwise
+/// every column present, NULL-safe.
+fn push_where(out: &mut String, t: &TableMap, before: &Image<'_>) {
+    let key: Vec<usize> = if !t.primary_key.is_empty()
+        && t.primary_key.iter().all(|&(i, prefix)| prefix == 0 && before.get(i).is_some_and(|c| c.is_some()))
+    {
+        t.primary_key.iter().map(|&(i, _)| i).collect()
+    } else {
+        (0..before.len()).filter(|&i| before[i].is_some()).collect()
+    };
+    out.push_str(" WHERE ");
+    for (n, &i) in key.iter().enumerate() {
+        if n > 0 {
+            out.push_str(" AND ");
+        }
+        let col = &t.columns[i];
+        push_ident(out, &t.column_label(i));
+        out.push_str(" <=> ");
+        if let Some(v) = &before[i] {
+            push_sql_value(out, v, &show(v, col));
+        }
+    }
+    if t.primary_key.is_empty() {
+        out.push_str(" LIMIT 1");
+    }
+}
+
+fn push_assignments(out: &mut String, t: &TableMap, image: &Image<'_>) {
+    let mut first = true;
+    for (i, cell) in image.iter().enumerate() {
+        let Some(v) = cell else { continue };
+        if !first {
+            out.push_str(", ");
+        }
+        first = false;
+        push_ident(out, &t.column_label(i));
+        out.push('=');
+        push_sql_value(out, v, &show(v, &t.columns[i]));
+    }
+}
+
+fn row_sql(
+    out: &mut String,
+    kind: RowsKind,
+    t: &TableMap,
+    row: &Row<'_>,
+    offset: u64,
+) -> Result<(), RenderError> {
+    let name = table_name(t);
+    match kind {
+        RowsKind::Write => {
+            out.push_str("INSERT INTO ");
+            out.push_str(&name);
+            let named = t.columns.iter().all(|c| c.name.is_some());
+            if named {
+                out.push_str(" (");
+                let mut first = true;
+                for (i, cell) in row.after.iter().enumerate() {
+                    if cell.is_none() {
+                        continue;
+                    }
+                    if !first {
+                        out.push_str(", ");
+                    }
+                    first = false;
+                    push_ident(out, &t.column_label(i));
+                }
+                out.push(')');
+            } else if row.after.iter().any(Option::is_none) {
+                return Err(RenderError::Unrepresentable {
+                    offset,
+                    reason: format!("INSERT into {name} with a partial row image needs column names"),
+                });
+            }
+            out.push_str(" VALUES (");
+            let mut first = true;
+            for (i, cell) in row.after.iter().enumerate() {
+                let Some(v) = cell else { continue };
+                if !first {
+                    out.push_str(", ");
+                }
+                first = false;
+                push_sql_value(out, v, &show(v, &t.columns[i]));
+            }
+            out.push_str(");\n");
+        }
+        RowsKind::Update | RowsKind::PartialUpdate => {
+            need_names(t, offset)?;
+            out.push_str("UPDATE ");
+            out.push_str(&name);
+            out.push_str(" SET ");
+            push_assignments(out, t, &row.after);
+            push_where(out, t, &row.before);
+            out.push_str(";\n");
+        }
+        RowsKind::Delete => {
+            need_names(t, offset)?;
+            out.push_str("DELETE FROM ");
+            out.push_str(&name);
+            push_where(out, t, &row.before);
+            out.push_str(";\n");
+        }
+    }
+    Ok(())
+}
+
+/// The session settings a statement ran under, as `SET` statements.
+fn session_of(q: &QueryEvent<'_>) -> String {
+    let s = &q.status;
+    let mut parts = Vec::new();
+    if let Some(flags2) = s.flags2 {
+        // OPTION_AUTO_IS_NULL, OPTION_NOT_AUTOCOMMIT, OPTION_NO_FOREIGN_KEY_CHECKS,
+        // OPTION_RELAXED_UNIQUE_CHECKS.
+        parts.push(format!(
+            "@@session.foreign_key_checks={}, @@session.sql_auto_is_null={}, @@session.unique_checks={}, @@session.autocommit={}",
+            u8::from(flags2 & (1 << 26) == 0),
+            u8::from(flags2 & (1 << 14) != 0),
+            u8::from(flags2 & (1 << 27) == 0),
+            u8::from(flags2 & (1 << 19) == 0),
+        ));
+    }
+    if let Some(mode) = s.sql_mode {
+        parts.push(format!("@@session.sql_mode={mode}"));
+    }
+    if let Some((client, conn, server)) = s.charset {
+        parts.push(format!(
+            "@@session.character_set_client={client}, @@session.collation_connection={conn}, @@session.collation_server={server}"
+        ));
+    }
+    if let Some(tz) = s.time_zone {
+        let mut q = String::new();
+        push_quoted(&mut q, &String::from_utf8_lossy(tz));
+        parts.push(format!("@@session.time_zone={q}"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("SET {};\n", parts.join(", "))
+    }
+}
+
+impl<W: Write> Render for SqlRender<W> {
+    fn event(&mut self, cx: &Context<'_>, ev: &Event<'_>) -> Result<(), RenderError> {
+        let b = &mut self.buf;
+        b.clear();
+        if !self.started {
+            self.started = true;
+            b.push_str("-- generated by gapless decode --format sql\nSET NAMES utf8mb4;\nSET @@session.time_zone='+00:00';\n");
+        }
+        match &ev.data {
+            EventData::Query(q) => {
+                let session = session_of(q);
+                if self.session.as_deref() != Some(session.as_str()) && !session.is_empty() {
+                    b.push_str(&session);
+                    self.session = Some(session);
+                }
+                if !q.schema.is_empty() && self.schema.as_deref() != Some(q.schema) {
+                    b.push_str("USE ");
+                    push_ident(b, &String::from_utf8_lossy(q.schema));
+                    b.push_str(";\n");
+                    self.schema = Some(q.schema.to_vec());
+                }
+                if let Some(g) = cx.gtid.filter(|_| q.query.as_ref() == b"BEGIN") {
+                    b.push_str(&format!("-- GTID {g}\n"));
+                }
+                b.push_str(&q.query_text());
+                b.push_str(";\n");
+            }
+            EventData::Xid(_) => b.push_str("COMMIT;\n"),
+            EventData::Rows(rows) => {
+                let table = rows.table()?.clone();
+                let mut iter = rows.rows()?;
+                let mut row = Row::default();
+                while iter.next_into(&mut row)? {
+                    row_sql(b, rows.kind, &table, &row, ev.offset)?;
+                }
+            }
+            EventData::Unknown(_) => b.push_str(&format!(
+                "-- event type {} at {} is unknown to gapless and was not rendered\n",
+                ev.header.event_type.0, ev.offset
+            )),
+            _ => {}
+        }
+        self.out.write_all(b.as_bytes())?;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), RenderError> {
+        self.out.flush()?;
+        Ok(())
+    }
+}
