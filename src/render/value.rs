@@ -64,16 +64,30 @@ fn text_or_bytes<'v>(bytes: &'v [u8], col: &Column, pad_to: Option<usize>) -> Sh
     }
 }
 
+/// The shortest text that reads back to the same value; exponent notation
+/// for very large and very small magnitudes, as SELECT prints them, so the
+/// text stays short and every JSON parser reads it. (MySQL cannot store
+/// NaN or infinity; should one appear it is printed as `null`.)
+fn float_text<T: std::fmt::Display + std::fmt::LowerExp>(v: T, magnitude: f64) -> String {
+    let a = magnitude.abs();
+    if !a.is_finite() {
+        "null".to_owned()
+    } else if a == 0.0 || (1e-5..1e15).contains(&a) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
 /// Reduces a value of column `col` to what the formats print.
 pub fn show<'v>(value: &Value<'v>, col: &Column) -> Shown<'v> {
     match *value {
         Value::Null => Shown::Null,
         Value::Int(v) => Shown::Number(v.to_string()),
         Value::UInt(v) => Shown::Number(v.to_string()),
-        // Rust prints the shortest text that reads back to the same value;
         // FLOAT from its f32, so 1.1 stays 1.1.
-        Value::Float(v) => Shown::Number(v.to_string()),
-        Value::Double(v) => Shown::Number(v.to_string()),
+        Value::Float(v) => Shown::Number(float_text(v, f64::from(v))),
+        Value::Double(v) => Shown::Number(float_text(v, v)),
         Value::Decimal(d) => Shown::Decimal(d.to_string()),
         Value::Year(y) => Shown::Text(Cow::Owned(format!("{y:04}"))),
         Value::Date(d) => Shown::Text(Cow::Owned(d.to_string())),

@@ -127,7 +127,17 @@ impl<'a> RowsEvent<'a> {
         } else {
             &[]
         };
-        let column_count = c.lenenc_len("rows column count")?;
+        let at = c.offset();
+        let column_count = c.lenenc("rows column count")?;
+        // Both servers cap a table at 4096 columns.
+        if column_count > 4096 {
+            return Err(DecodeError::Invalid {
+                offset: at,
+                what: "rows column count",
+                detail: format!("{column_count} columns; a table has at most 4096"),
+            });
+        }
+        let column_count = column_count as usize;
         let bitmap_len = column_count.div_ceil(8);
         let present = c.bytes("rows columns bitmap", bitmap_len)?;
         // Pre-GA updates have a single bitmap for both images.
