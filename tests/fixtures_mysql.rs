@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use gapless::render::{renderer, Context, Format};
+use gapless::render::{renderer, Context, Format, Options};
 use gapless_decoder::{BinlogReader, DecodeError, Decoder, EventData};
 
 /// Files that must fail, with the offset the error must name and a word
@@ -36,7 +36,7 @@ fn decode_all(bytes: &[u8], file: &str) -> Result<Tally, DecodeError> {
     let mut reader = BinlogReader::new(bytes, Decoder::new())?;
     let mut renderers: Vec<_> = [Format::Text, Format::Jsonl, Format::Sql]
         .into_iter()
-        .map(|f| renderer(f, Box::new(std::io::sink())))
+        .map(|f| renderer(f, Options::default(), Box::new(std::io::sink())))
         .collect();
     while let Some(ev) = reader.next() {
         let ev = ev?;
@@ -52,7 +52,7 @@ fn decode_all(bytes: &[u8], file: &str) -> Result<Tally, DecodeError> {
             EventData::Unknown(_) => t.unknown += 1,
             _ => {}
         }
-        let cx = Context { file, gtid: None };
+        let cx = Context { file, gtid: None, in_trx: None };
         for r in &mut renderers {
             match r.event(&cx, &ev) {
                 Ok(()) => {}

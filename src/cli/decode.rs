@@ -61,6 +61,9 @@ pub struct DecodeArgs {
     /// Keep going past events that fail to decode, and report how many.
     #[arg(long)]
     pub force: bool,
+    /// With --format sql: do not set each transaction's original GTID.
+    #[arg(long)]
+    pub skip_gtids: bool,
     /// Binlog files, in order.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -141,6 +144,7 @@ impl DecodeArgs {
         Ok(Plan {
             files: self.files,
             format,
+            options: crate::render::Options { keep_gtids: !self.skip_gtids },
             filters: Filters {
                 start_position: self.start_position,
                 stop_position: self.stop_position,
@@ -241,6 +245,7 @@ mod tests {
         assert_eq!(plan.filters.database.as_deref(), Some("shop"));
         assert_eq!(plan.filters.table.as_deref(), Some("orders"));
         assert!(!plan.verify_checksums && plan.force);
+        assert!(!plan.options.keep_gtids);
         assert_eq!(plan.files.len(), 2);
     }
 

@@ -19,7 +19,7 @@ use thiserror::Error;
 pub use filter::{trx_id, Filters, GtidFilter, TrxId};
 use source::MappedFile;
 
-use crate::render::{renderer, Context, Format, RenderError};
+use crate::render::{renderer, Context, Format, Options, RenderError};
 
 /// What to decode and how: a checked plan, built by the CLI.
 #[derive(Debug, Clone)]
@@ -28,6 +28,8 @@ pub struct Plan {
     pub files: Vec<PathBuf>,
     /// Output format.
     pub format: Format,
+    /// Format choices.
+    pub options: Options,
     /// Which events to show.
     pub filters: Filters,
     /// Verify CRC32 checksums.
@@ -140,7 +142,7 @@ impl TrxState {
 /// Decodes every file of the plan into `out`.
 pub fn run(plan: &Plan, out: &mut dyn Write) -> Result<Report, RunError> {
     let mut report = Report::default();
-    let mut render = renderer(plan.format, Box::new(out));
+    let mut render = renderer(plan.format, plan.options, Box::new(out));
     let total: u64 = plan.files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     let bar = plan.progress.then(|| progress_bar(total));
     let last = plan.files.len().saturating_sub(1);
@@ -189,7 +191,7 @@ pub fn run(plan: &Plan, out: &mut dyn Write) -> Result<Report, RunError> {
             trx.observe(&ev);
             let before_start = start.is_some_and(|s| ev.offset < s) && !is_fde;
             if !before_start && plan.filters.selects(&ev, trx.id.as_ref()) {
-                let cx = Context { file: &name, gtid: trx.gtid.as_deref() };
+                let cx = Context { file: &name, gtid: trx.gtid.as_deref(), in_trx: Some(trx.in_trx) };
                 render
                     .event(&cx, &ev)
                     .map_err(|source| RunError::Render { file: shown_name.clone(), error: source })?;

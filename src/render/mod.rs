@@ -30,6 +30,9 @@ pub struct Context<'c> {
     pub file: &'c str,
     /// The GTID of the transaction the event belongs to, if any.
     pub gtid: Option<&'c str>,
+    /// Whether a BEGIN..COMMIT is open after this event, when the caller
+    /// tracks transactions.
+    pub in_trx: Option<bool>,
 }
 
 /// Why rendering failed.
@@ -59,11 +62,24 @@ pub trait Render {
     fn finish(&mut self) -> Result<(), RenderError>;
 }
 
+/// Choices that change what a format writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// SQL: set each transaction's original GTID (like mysqlbinlog).
+    pub keep_gtids: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { keep_gtids: true }
+    }
+}
+
 /// A renderer for `format` writing to `out`.
-pub fn renderer<'w>(format: Format, out: Box<dyn io::Write + 'w>) -> Box<dyn Render + 'w> {
+pub fn renderer<'w>(format: Format, options: Options, out: Box<dyn io::Write + 'w>) -> Box<dyn Render + 'w> {
     match format {
         Format::Text => Box::new(text::TextRender::new(out)),
         Format::Jsonl => Box::new(jsonl::JsonlRender::new(out)),
-        Format::Sql => Box::new(sql::SqlRender::new(out)),
+        Format::Sql => Box::new(sql::SqlRender::new(out, options.keep_gtids)),
     }
 }

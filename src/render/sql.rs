@@ -7,6 +7,11 @@
 //! are written with their default database and the session state they ran
 //! under, as `mysqlbinlog` does. Values are UTC (`time_zone='+00:00'`), and
 //! binary data is written as hex literals so any client charset works.
+//!
+//! Like `mysqlbinlog`, each transaction keeps its original GTID unless told
+//! otherwise: `SET @@session.gtid_next` (MySQL) or `gtid_domain_id`,
+//! `server_id` and `gtid_seq_no` (MariaDB) before it, so a server that runs
+//! the output records the same GTIDs and never runs a transaction twice.
 
 use std::io::Write;
 
@@ -25,12 +30,31 @@ pub struct SqlRender<W: Write> {
     started: bool,
     schema: Option<Vec<u8>>,
     session: Option<String>,
+    keep_gtids: bool,
+    /// A MySQL `gtid_next` is set and must be reset after the commit.
+    gtid_next_set: bool,
 }
 
 impl<W: Write> SqlRender<W> {
-    /// Writes SQL to `out`.
-    pub fn new(out: W) -> Self {
-        SqlRender { out, buf: String::with_capacity(4096), started: false, schema: None, session: None }
+    /// Writes SQL to `out`; `keep_gtids` writes each transaction's GTID.
+    pub fn new(out: W, keep_gtids: bool) -> Self {
+        SqlRender {
+            out,
+            buf: String::with_capacity(4096),
+            started: false,
+            schema: None,
+            session: None,
+            keep_gtids,
+            gtid_next_set: false,
+        }
+    }
+}
+
+/// Ends a transaction: COMMIT, and the MySQL GTID back to automatic.
+fn push_commit(out: &mut String, gtid_next_set: &mut bool) {
+    out.push_str("COMMIT;\n");
+    if std::mem::take(gtid_next_set) {
+        out.push_str("SET @@session.gtid_next='AUTOMATIC';\n");
     }
 }
 
@@ -44,6 +68,9 @@ pub fn push_ident(out: &mut String, name: &str) {
 fn push_sql_value(out: &mut String, v: &Value<'_>, shown: &Shown<'_>) {
     match (v, shown) {
         (_, Shown::Null) => out.push_str("NULL"),
+        // The f32's shortest text can read back as a double just above
+        // FLT_MAX, which a server rejects; the widened double is exact.
+        (Value::Float(f), _) => out.push_str(&format!("{:e}", f64::from(*f))),
         (Value::Bit(bytes), _) => {
             out.push_str("b'");
             for byte in bytes.iter() {
@@ -194,6 +221,16 @@ fn row_sql(
     Ok(())
 }
 
+/// CREATE/DROP/ALTER DATABASE (or SCHEMA), ignoring leading blanks and case.
+fn is_database_ddl(query: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(query);
+    let mut words = text.split_ascii_whitespace().map(str::to_ascii_uppercase);
+    matches!(
+        (words.next().as_deref(), words.next().as_deref()),
+        (Some("CREATE" | "DROP" | "ALTER"), Some("DATABASE" | "SCHEMA"))
+    )
+}
+
 /// The session settings a statement ran under, as `SET` statements.
 fn session_of(q: &QueryEvent<'_>) -> String {
     let s = &q.status;
@@ -244,19 +281,49 @@ impl<W: Write> Render for SqlRender<W> {
                     b.push_str(&session);
                     self.session = Some(session);
                 }
-                if !q.schema.is_empty() && self.schema.as_deref() != Some(q.schema) {
+                // The server logs CREATE/DROP DATABASE with that database as
+                // the default one; a USE of it would fail where it does not
+                // exist yet (or any more).
+                if !q.schema.is_empty() && self.schema.as_deref() != Some(q.schema) && !is_database_ddl(&q.query) {
                     b.push_str("USE ");
                     push_ident(b, &String::from_utf8_lossy(q.schema));
                     b.push_str(";\n");
                     self.schema = Some(q.schema.to_vec());
                 }
-                if let Some(g) = cx.gtid.filter(|_| q.query.as_ref() == b"BEGIN") {
-                    b.push_str(&format!("-- GTID {g}\n"));
+                let text = q.query_text();
+                let ends = text.eq_ignore_ascii_case("COMMIT");
+                if ends {
+                    push_commit(b, &mut self.gtid_next_set);
+                } else {
+                    b.push_str(&text);
+                    b.push_str(";\n");
                 }
-                b.push_str(&q.query_text());
-                b.push_str(";\n");
+                // A statement outside BEGIN..COMMIT (DDL) ends its GTID too.
+                if self.gtid_next_set && !ends && !text.eq_ignore_ascii_case("BEGIN") && cx.in_trx == Some(false) {
+                    self.gtid_next_set = false;
+                    b.push_str("SET @@session.gtid_next='AUTOMATIC';\n");
+                }
             }
-            EventData::Xid(_) => b.push_str("COMMIT;\n"),
+            EventData::Xid(_) => push_commit(b, &mut self.gtid_next_set),
+            EventData::Gtid(g) => {
+                if let (true, Some(gtid)) = (self.keep_gtids, g.gtid()) {
+                    b.push_str(&format!("SET @@session.gtid_next='{gtid}';\n"));
+                    self.gtid_next_set = true;
+                }
+            }
+            EventData::MariaGtid(g) => {
+                if self.keep_gtids {
+                    b.push_str(&format!(
+                        "SET @@session.gtid_domain_id={}, @@session.server_id={}, @@session.gtid_seq_no={};\n",
+                        g.domain_id, g.server_id, g.seq_no
+                    ));
+                }
+                // MariaDB writes no BEGIN event: the GTID event starts the
+                // transaction.
+                if !g.is_standalone() {
+                    b.push_str("BEGIN;\n");
+                }
+            }
             EventData::Rows(rows) => {
                 let table = rows.table()?.clone();
                 let mut iter = rows.rows()?;
