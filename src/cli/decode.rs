@@ -231,6 +231,7 @@ mod tests {
             "orders",
             "--no-verify-checksums",
             "--force",
+            "--skip-gtids",
             "a",
             "b",
         ])

@@ -8,7 +8,7 @@ use gapless_decoder::events::rows::{Image, Row};
 use gapless_decoder::events::{Column, RowsKind, TableMap};
 use gapless_decoder::{Event, EventData};
 
-use super::value::{push_hex, show, Shown};
+use super::value::{push_display, push_hex, show, Shown};
 use super::{Context, Render, RenderError};
 
 /// The `jsonl` format.
@@ -56,8 +56,18 @@ pub fn push_json_str(out: &mut String, s: &str) {
 fn push_value(out: &mut String, shown: &Shown<'_>) {
     match shown {
         Shown::Null => out.push_str("null"),
-        Shown::Number(n) => out.push_str(n),
-        Shown::Decimal(d) => push_json_str(out, d),
+        Shown::Number(n) => n.push(out),
+        // Digits, a sign and a point: nothing to escape.
+        Shown::Decimal(d) => {
+            out.push('"');
+            push_display(out, d);
+            out.push('"');
+        }
+        Shown::Temporal(t) => {
+            out.push('"');
+            push_display(out, t);
+            out.push('"');
+        }
         Shown::Text(t) => push_json_str(out, t),
         Shown::Bytes(b) => {
             out.push('"');
@@ -78,22 +88,26 @@ fn push_image(out: &mut String, table: &TableMap, image: &Image<'_>) {
             out.push(',');
         }
         first = false;
-        push_label(out, table, col, i);
+        push_label(out, col, i);
         out.push(':');
         push_value(out, &show(v, col));
     }
     out.push('}');
 }
 
-fn push_label(out: &mut String, _table: &TableMap, col: &Column, i: usize) {
+fn push_label(out: &mut String, col: &Column, i: usize) {
     match &col.name {
         Some(n) => push_json_str(out, n),
         None => {
             out.push_str("\"@");
-            out.push_str(&(i + 1).to_string());
+            out.push_str(itoa::Buffer::new().format(i + 1));
             out.push('"');
         }
     }
+}
+
+fn push_u64(out: &mut String, v: u64) {
+    out.push_str(itoa::Buffer::new().format(v));
 }
 
 impl<W: Write> JsonlRender<W> {
@@ -103,13 +117,13 @@ impl<W: Write> JsonlRender<W> {
         l.push_str("{\"file\":");
         push_json_str(l, cx.file);
         l.push_str(",\"pos\":");
-        l.push_str(&ev.offset.to_string());
+        push_u64(l, ev.offset);
         l.push_str(",\"end_pos\":");
-        l.push_str(&ev.end_offset.to_string());
+        push_u64(l, ev.end_offset);
         l.push_str(",\"ts\":");
-        l.push_str(&ev.header.timestamp.to_string());
+        push_u64(l, u64::from(ev.header.timestamp));
         l.push_str(",\"server_id\":");
-        l.push_str(&ev.header.server_id.to_string());
+        push_u64(l, u64::from(ev.header.server_id));
         l.push_str(",\"gtid\":");
         match cx.gtid {
             Some(g) => push_json_str(l, g),

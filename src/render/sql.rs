@@ -20,7 +20,7 @@ use gapless_decoder::events::{QueryEvent, RowsKind, TableMap};
 use gapless_decoder::{Event, EventData, Value};
 
 use super::text::push_quoted;
-use super::value::{push_hex, show, Shown};
+use super::value::{push_display, push_hex, show, Shown};
 use super::{Context, Render, RenderError};
 
 /// The `sql` format.
@@ -78,7 +78,13 @@ fn push_sql_value(out: &mut String, v: &Value<'_>, shown: &Shown<'_>) {
             }
             out.push('\'');
         }
-        (_, Shown::Number(n)) | (_, Shown::Decimal(n)) => out.push_str(n),
+        (_, Shown::Number(n)) => n.push(out),
+        (_, Shown::Decimal(d)) => push_display(out, d),
+        (_, Shown::Temporal(t)) => {
+            out.push('\'');
+            push_display(out, t);
+            out.push('\'');
+        }
         (_, Shown::Text(t)) => push_quoted(out, t),
         (_, Shown::Json(j)) => push_quoted(out, j),
         (_, Shown::JsonDiff(d)) => out.push_str(d),
@@ -284,7 +290,10 @@ impl<W: Write> Render for SqlRender<W> {
                 // The server logs CREATE/DROP DATABASE with that database as
                 // the default one; a USE of it would fail where it does not
                 // exist yet (or any more).
-                if !q.schema.is_empty() && self.schema.as_deref() != Some(q.schema) && !is_database_ddl(&q.query) {
+                if !q.schema.is_empty()
+                    && self.schema.as_deref() != Some(q.schema)
+                    && !is_database_ddl(&q.query)
+                {
                     b.push_str("USE ");
                     push_ident(b, &String::from_utf8_lossy(q.schema));
                     b.push_str(";\n");
@@ -299,7 +308,11 @@ impl<W: Write> Render for SqlRender<W> {
                     b.push_str(";\n");
                 }
                 // A statement outside BEGIN..COMMIT (DDL) ends its GTID too.
-                if self.gtid_next_set && !ends && !text.eq_ignore_ascii_case("BEGIN") && cx.in_trx == Some(false) {
+                if self.gtid_next_set
+                    && !ends
+                    && !text.eq_ignore_ascii_case("BEGIN")
+                    && cx.in_trx == Some(false)
+                {
                     self.gtid_next_set = false;
                     b.push_str("SET @@session.gtid_next='AUTOMATIC';\n");
                 }

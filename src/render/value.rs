@@ -5,20 +5,26 @@
 use std::borrow::Cow;
 
 use gapless_decoder::charset::{charset_of, to_utf8, Charset};
+use std::fmt::{self, Write as _};
+
 use gapless_decoder::events::Column;
-use gapless_decoder::values::json;
+use gapless_decoder::values::{json, Date, DateTime, Decimal, Time, Timestamp};
 use gapless_decoder::{ColumnType, Value};
 
-/// A value reduced to what an output format needs to know.
+/// A value reduced to what an output format needs to know. Nothing here
+/// allocates for the common types: numbers, decimals and temporal values
+/// are written straight into the output line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shown<'v> {
     /// SQL NULL.
     Null,
-    /// A number, printed as is (integers, FLOAT, DOUBLE).
-    Number(String),
+    /// A number, printed bare in every format (integers, FLOAT, DOUBLE).
+    Number(Number),
     /// DECIMAL: a number in SQL and text, a string in JSON (exact digits).
-    Decimal(String),
-    /// Text (strings, temporal values, ENUM/SET names).
+    Decimal(Decimal<'v>),
+    /// A temporal value, as SELECT prints it (quoted in every format).
+    Temporal(Temporal),
+    /// Text (strings, ENUM/SET names).
     Text(Cow<'v, str>),
     /// Bytes, shown as lowercase hex.
     Bytes(Cow<'v, [u8]>),
@@ -26,6 +32,64 @@ pub enum Shown<'v> {
     Json(String),
     /// A partial JSON update, as the SQL expression that applies it.
     JsonDiff(String),
+}
+
+/// A number column's value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    /// Signed integer.
+    Int(i64),
+    /// Unsigned integer.
+    UInt(u64),
+    /// FLOAT.
+    Float(f32),
+    /// DOUBLE.
+    Double(f64),
+}
+
+impl Number {
+    /// Appends the number's text.
+    pub fn push(self, out: &mut String) {
+        match self {
+            Number::Int(v) => out.push_str(itoa::Buffer::new().format(v)),
+            Number::UInt(v) => out.push_str(itoa::Buffer::new().format(v)),
+            // FLOAT from its f32, so 1.1 stays 1.1.
+            Number::Float(v) => push_float(out, v, f64::from(v)),
+            Number::Double(v) => push_float(out, v, v),
+        }
+    }
+}
+
+/// DATE, TIME, DATETIME, TIMESTAMP (UTC) or YEAR.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Temporal {
+    /// YEAR, four digits (0000 for the zero year).
+    Year(u16),
+    /// DATE.
+    Date(Date),
+    /// TIME.
+    Time(Time),
+    /// DATETIME.
+    DateTime(DateTime),
+    /// TIMESTAMP, printed in UTC.
+    Timestamp(Timestamp),
+}
+
+impl fmt::Display for Temporal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Temporal::Year(y) => write!(f, "{y:04}"),
+            Temporal::Date(d) => d.fmt(f),
+            Temporal::Time(t) => t.fmt(f),
+            Temporal::DateTime(t) => t.fmt(f),
+            Temporal::Timestamp(t) => t.fmt(f),
+        }
+    }
+}
+
+/// Appends the value's Display text (writing to a String cannot fail).
+pub fn push_display(out: &mut String, v: impl fmt::Display) {
+    let _ = write!(out, "{v}");
 }
 
 /// Lowercase hex of `bytes`, appended to `out`.
@@ -68,41 +132,40 @@ fn text_or_bytes<'v>(bytes: &'v [u8], col: &Column, pad_to: Option<usize>) -> Sh
 /// for very large and very small magnitudes, as SELECT prints them, so the
 /// text stays short and every JSON parser reads it. (MySQL cannot store
 /// NaN or infinity; should one appear it is printed as `null`.)
-fn float_text<T: std::fmt::Display + std::fmt::LowerExp>(v: T, magnitude: f64) -> String {
+fn push_float<T: fmt::Display + fmt::LowerExp>(out: &mut String, v: T, magnitude: f64) {
     let a = magnitude.abs();
     if !a.is_finite() {
-        "null".to_owned()
+        out.push_str("null");
     } else if a == 0.0 || (1e-5..1e15).contains(&a) {
-        format!("{v}")
+        let _ = write!(out, "{v}");
     } else {
-        format!("{v:e}")
+        let _ = write!(out, "{v:e}");
     }
 }
 
 /// Reduces a value of column `col` to what the formats print.
-pub fn show<'v>(value: &Value<'v>, col: &Column) -> Shown<'v> {
+pub fn show<'v>(value: &Value<'v>, col: &'v Column) -> Shown<'v> {
     match *value {
         Value::Null => Shown::Null,
-        Value::Int(v) => Shown::Number(v.to_string()),
-        Value::UInt(v) => Shown::Number(v.to_string()),
-        // FLOAT from its f32, so 1.1 stays 1.1.
-        Value::Float(v) => Shown::Number(float_text(v, f64::from(v))),
-        Value::Double(v) => Shown::Number(float_text(v, v)),
-        Value::Decimal(d) => Shown::Decimal(d.to_string()),
-        Value::Year(y) => Shown::Text(Cow::Owned(format!("{y:04}"))),
-        Value::Date(d) => Shown::Text(Cow::Owned(d.to_string())),
-        Value::Time(t) => Shown::Text(Cow::Owned(t.to_string())),
-        Value::DateTime(t) => Shown::Text(Cow::Owned(t.to_string())),
-        Value::Timestamp(t) => Shown::Text(Cow::Owned(t.to_string())),
+        Value::Int(v) => Shown::Number(Number::Int(v)),
+        Value::UInt(v) => Shown::Number(Number::UInt(v)),
+        Value::Float(v) => Shown::Number(Number::Float(v)),
+        Value::Double(v) => Shown::Number(Number::Double(v)),
+        Value::Decimal(d) => Shown::Decimal(d),
+        Value::Year(y) => Shown::Temporal(Temporal::Year(y)),
+        Value::Date(d) => Shown::Temporal(Temporal::Date(d)),
+        Value::Time(t) => Shown::Temporal(Temporal::Time(t)),
+        Value::DateTime(t) => Shown::Temporal(Temporal::DateTime(t)),
+        Value::Timestamp(t) => Shown::Temporal(Temporal::Timestamp(t)),
         Value::Bit(b) => Shown::Bytes(Cow::Borrowed(b)),
         Value::Enum(i) => match &col.enum_values {
             // Index 0 is the empty string MySQL stores for invalid values.
             Some(_) if i == 0 => Shown::Text(Cow::Borrowed("")),
             Some(names) => match names.get(usize::from(i) - 1) {
-                Some(n) => Shown::Text(Cow::Owned(n.clone())),
-                None => Shown::Number(i.to_string()),
+                Some(n) => Shown::Text(Cow::Borrowed(n)),
+                None => Shown::Number(Number::UInt(u64::from(i))),
             },
-            None => Shown::Number(i.to_string()),
+            None => Shown::Number(Number::UInt(u64::from(i))),
         },
         Value::Set(bits) => match &col.set_values {
             Some(names) => {
@@ -117,7 +180,7 @@ pub fn show<'v>(value: &Value<'v>, col: &Column) -> Shown<'v> {
                 }
                 Shown::Text(Cow::Owned(s))
             }
-            None => Shown::Number(bits.to_string()),
+            None => Shown::Number(Number::UInt(bits)),
         },
         Value::String(b) => {
             let pad = (col.real_type == ColumnType::STRING).then(|| match col.storage {
