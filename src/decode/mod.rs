@@ -157,7 +157,6 @@ pub fn run(plan: &Plan, out: &mut dyn Write) -> Result<Report, RunError> {
         let mut reader = BinlogReader::new(file.bytes(), decoder).map_err(decode_err)?;
         let start = if n == 0 { plan.filters.start_position } else { None };
         let stop = if n == last { plan.filters.stop_position } else { None };
-        let mut seeked = false;
         loop {
             let pos = reader.position();
             let Some(next) = reader.next() else { break };
@@ -189,6 +188,8 @@ pub fn run(plan: &Plan, out: &mut dyn Write) -> Result<Report, RunError> {
                 *count += 1;
             }
             trx.observe(&ev);
+            // Events before the start position are read (their table maps
+            // and GTIDs are needed by what follows) but not shown.
             let before_start = start.is_some_and(|s| ev.offset < s) && !is_fde;
             if !before_start && plan.filters.selects(&ev, trx.id.as_ref()) {
                 let cx = Context { file: &name, gtid: trx.gtid.as_deref(), in_trx: Some(trx.in_trx) };
@@ -198,15 +199,6 @@ pub fn run(plan: &Plan, out: &mut dyn Write) -> Result<Report, RunError> {
                 report.shown += 1;
             }
             trx.after_event();
-            // Jump to the start position once the FDE was read.
-            if is_fde && !seeked {
-                seeked = true;
-                if let Some(s) = start {
-                    if s > reader.position() {
-                        reader.seek(s);
-                    }
-                }
-            }
             let done = reader.position();
             file.release_before(done);
             if let Some(bar) = &bar {
