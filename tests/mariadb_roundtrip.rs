@@ -59,7 +59,13 @@ fn load_expected(dir: &Path) -> BTreeMap<(String, String), Expected> {
 }
 
 fn decode_jsonl(files: &[std::path::PathBuf]) -> Vec<Json> {
-    let out = common::gapless().arg("decode").arg("--format").arg("jsonl").args(files).output().expect("run gapless");
+    let out = common::gapless()
+        .arg("decode")
+        .arg("--format")
+        .arg("jsonl")
+        .args(files)
+        .output()
+        .expect("run gapless");
     assert!(out.status.success(), "gapless decode failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout)
         .expect("utf-8 output")
@@ -93,7 +99,10 @@ fn key(row: &BTreeMap<String, Json>) -> Option<String> {
 }
 
 /// Replays the row changes into tables.
-fn rebuild(lines: &[Json], expected: &BTreeMap<(String, String), Expected>) -> HashMap<(String, String), Table> {
+fn rebuild(
+    lines: &[Json],
+    expected: &BTreeMap<(String, String), Expected>,
+) -> HashMap<(String, String), Table> {
     let mut tables: HashMap<(String, String), Table> = HashMap::new();
     for l in lines {
         let Some(op) = l.get("op").and_then(Json::as_str) else { continue };
@@ -109,7 +118,9 @@ fn rebuild(lines: &[Json], expected: &BTreeMap<(String, String), Expected>) -> H
                 let before = named(&l["before"], &exp.columns);
                 let after = named(&l["after"], &exp.columns);
                 let old_key = key(&before).expect("update before image has id");
-                let mut row = table.remove(&old_key).unwrap_or_else(|| panic!("{t:?}: update of unknown row {old_key}"));
+                let mut row = table
+                    .remove(&old_key)
+                    .unwrap_or_else(|| panic!("{t:?}: update of unknown row {old_key}"));
                 row.extend(after);
                 table.insert(key(&row).expect("row id"), row);
             }
@@ -234,7 +245,9 @@ fn jsonl_rebuilds_every_table_exactly_as_select_returns_it() {
             }
         }
         assert!(diffs.is_empty(), "values differ from SELECT:\n{}", diffs.join("\n"));
-        report.push(format!("{variant}: {same} values equal, {unknowable} not knowable, {missing} not in binlog"));
+        report.push(format!(
+            "{variant}: {same} values equal, {unknowable} not knowable, {missing} not in binlog"
+        ));
         // Every value must be checked where the binlog has FULL metadata and
         // full row images; the ALTERed table's old rows are the exception.
         assert!(same > 300, "{variant}: only {same} values compared");

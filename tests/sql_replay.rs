@@ -51,7 +51,8 @@ fn replaying_the_sql_rebuilds_the_same_tables_and_gtids() {
         }
         let gtid = std::fs::read_to_string(work.join("result/gtid.txt")).expect("gtid.txt");
         let server = std::fs::read_to_string(dir.join("server.txt")).expect("server.txt");
-        let original = server.lines().find_map(|l| l.strip_prefix("gtid_binlog_pos=")).expect("gtid_binlog_pos");
+        let original =
+            server.lines().find_map(|l| l.strip_prefix("gtid_binlog_pos=")).expect("gtid_binlog_pos");
         assert_eq!(gtid.trim(), original, "{variant}: GTID position after replay");
     }
 }
