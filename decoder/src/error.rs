@@ -66,6 +66,19 @@ pub enum DecodeError {
         /// The table id it names.
         table_id: u64,
     },
+    /// A value of a row could not be decoded: names the column and table,
+    /// with a hint when the table's column types explain it.
+    #[error("{source} (column {column} of {table}){hint}")]
+    InColumn {
+        /// The column's name or `@N`.
+        column: String,
+        /// `db.table`.
+        table: String,
+        /// Extra explanation, starting with "; " (or empty).
+        hint: &'static str,
+        /// The value-level error.
+        source: Box<DecodeError>,
+    },
     /// An error inside the body of an event: names the event and where it
     /// starts, then the field-level error.
     #[error("in {event_type} event at offset {offset}: {source}")]
@@ -95,7 +108,9 @@ impl DecodeError {
     /// The offset of the innermost field that failed.
     pub fn field_offset(&self) -> u64 {
         match self {
-            DecodeError::InEvent { source, .. } => source.field_offset(),
+            DecodeError::InEvent { source, .. } | DecodeError::InColumn { source, .. } => {
+                source.field_offset()
+            }
             other => other.offset(),
         }
     }
@@ -106,6 +121,7 @@ impl DecodeError {
         match self {
             DecodeError::BadMagic { .. } => 0,
             DecodeError::InEvent { offset, .. } => *offset,
+            DecodeError::InColumn { source, .. } => source.offset(),
             DecodeError::Truncated { offset, .. }
             | DecodeError::Invalid { offset, .. }
             | DecodeError::Checksum { offset, .. }

@@ -160,3 +160,73 @@ impl<'a> BinlogReader<'a> {
         Some(result)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::EventType;
+
+    fn event(ty: EventType, log_pos: u32, body: &[u8]) -> Vec<u8> {
+        let mut e = Vec::new();
+        e.extend_from_slice(&1_700_000_000u32.to_le_bytes());
+        e.push(ty.0);
+        e.extend_from_slice(&1u32.to_le_bytes());
+        e.extend_from_slice(&((HEADER_LEN + body.len()) as u32).to_le_bytes());
+        e.extend_from_slice(&log_pos.to_le_bytes());
+        e.extend_from_slice(&0u16.to_le_bytes());
+        e.extend_from_slice(body);
+        e
+    }
+
+    /// A MariaDB FDE with checksums off.
+    fn fde() -> Vec<u8> {
+        let mut body = 4u16.to_le_bytes().to_vec();
+        let mut version = b"11.4.2-MariaDB-log".to_vec();
+        version.resize(50, 0);
+        body.extend(version);
+        body.extend(0u32.to_le_bytes());
+        body.push(HEADER_LEN as u8);
+        let mut post = vec![0u8; 171];
+        post[usize::from(EventType::QUERY.0) - 1] = 13;
+        body.extend(post);
+        body.push(0); // checksum alg OFF
+        body.extend([0u8; 4]);
+        event(EventType::FORMAT_DESCRIPTION, 0, &body)
+    }
+
+    #[test]
+    fn positions_come_from_offsets_when_log_pos_is_zero() {
+        // MariaDB 11.4+ writes end_log_pos 0 inside transactions.
+        let mut file = BINLOG_MAGIC.to_vec();
+        file.extend(fde());
+        let xid_at = file.len() as u64;
+        file.extend(event(EventType::XID, 0, &7u64.to_le_bytes()));
+        let stop_at = file.len() as u64;
+        file.extend(event(EventType::STOP, 0, &[]));
+        let mut r = BinlogReader::new(&file, Decoder::new()).unwrap();
+        r.next().unwrap().unwrap();
+        let xid = r.next().unwrap().unwrap();
+        assert_eq!((xid.offset, xid.end_offset), (xid_at, stop_at));
+        assert!(matches!(xid.data, EventData::Xid(7)));
+        assert_eq!(xid.header.log_pos, 0);
+        let stop = r.next().unwrap().unwrap();
+        assert_eq!((stop.offset, stop.end_offset), (stop_at, file.len() as u64));
+        assert!(r.next().is_none());
+    }
+
+    #[test]
+    fn framing_errors_stop_the_reader_with_offsets() {
+        let mut file = BINLOG_MAGIC.to_vec();
+        file.extend(fde());
+        let at = file.len() as u64;
+        let mut bad = event(EventType::XID, 0, &7u64.to_le_bytes());
+        bad[9..13].copy_from_slice(&500u32.to_le_bytes()); // overruns the file
+        file.extend(bad);
+        let mut r = BinlogReader::new(&file, Decoder::new()).unwrap();
+        r.next().unwrap().unwrap();
+        let err = r.next().unwrap().unwrap_err();
+        assert_eq!(err.offset(), at);
+        assert!(r.next().is_none(), "no event can be framed after that");
+        assert!(matches!(BinlogReader::new(b"\xfebi", Decoder::new()), Err(DecodeError::BadMagic { .. })));
+    }
+}

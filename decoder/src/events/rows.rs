@@ -40,6 +40,8 @@ pub const STMT_END_F: u16 = 1;
 /// A row event with its rows still encoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowsEvent<'a> {
+    /// The event type it was decoded from.
+    pub event_type: EventType,
     /// What it does.
     pub kind: RowsKind,
     /// 0 (pre-GA), 1 or 2.
@@ -154,6 +156,7 @@ impl<'a> RowsEvent<'a> {
             Cow::Borrowed(data)
         };
         Ok(RowsEvent {
+            event_type: ty,
             kind,
             version,
             table_id,
@@ -226,16 +229,7 @@ impl<'e> RowIter<'e> {
     /// Decodes the next row into `row` (reusing its buffers). Returns false
     /// when every row was read.
     pub fn next_into(&mut self, row: &mut Row<'e>) -> Result<bool> {
-        self.next_row(row).map_err(|e| e.in_event(self.event.event_offset, self.event_type()))
-    }
-
-    fn event_type(&self) -> crate::header::EventType {
-        match self.event.kind {
-            RowsKind::Write => crate::header::EventType::WRITE_ROWS_V2,
-            RowsKind::Update => crate::header::EventType::UPDATE_ROWS_V2,
-            RowsKind::Delete => crate::header::EventType::DELETE_ROWS_V2,
-            RowsKind::PartialUpdate => crate::header::EventType::PARTIAL_UPDATE_ROWS,
-        }
+        self.next_row(row).map_err(|e| e.in_event(self.event.event_offset, self.event.event_type))
     }
 
     fn next_row(&mut self, row: &mut Row<'e>) -> Result<bool> {
@@ -307,18 +301,21 @@ impl<'e> RowIter<'e> {
     }
 
     fn context(&self, e: DecodeError, column: usize) -> DecodeError {
-        match e {
-            DecodeError::Invalid { offset, what, detail } => DecodeError::Invalid {
-                offset,
-                what,
-                detail: format!(
-                    "{detail} (column {} of {}.{})",
-                    self.table.column_label(column),
-                    self.table.schema,
-                    self.table.table
-                ),
+        // MariaDB 5.3-10.0 stored fractional TIME/DATETIME/TIMESTAMP under
+        // the old type codes, with a width the binlog does not record.
+        let old_temporal =
+            self.table.columns.iter().any(|c| {
+                matches!(c.real_type, ColumnType::TIMESTAMP | ColumnType::DATETIME | ColumnType::TIME)
+            });
+        DecodeError::InColumn {
+            column: self.table.column_label(column),
+            table: format!("{}.{}", self.table.schema, self.table.table),
+            hint: if old_temporal {
+                "; the table has old-format TIME/DATETIME/TIMESTAMP columns: if it was written by MariaDB 5.3-10.0 with fractional seconds, their width is not in the binlog and the row cannot be read without the table's definition"
+            } else {
+                ""
             },
-            other => other,
+            source: Box::new(e),
         }
     }
 }
