@@ -40,7 +40,7 @@ fn full_crc() -> Option<Vec<PathBuf>> {
 fn bad_magic_names_the_file() {
     let f = scratch("not-a-binlog");
     std::fs::write(&f, b"hello world").unwrap();
-    let o = run(&[], &[f.clone()]);
+    let o = run(&[], std::slice::from_ref(&f));
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(e.contains("not-a-binlog") && e.contains("magic") && e.contains("68 65 6c 6c"), "{e}");
@@ -65,7 +65,7 @@ fn checksum_mismatch_names_offset_and_force_skips_it() {
     let f = scratch("flipped.000001");
     std::fs::write(&f, &bytes).unwrap();
 
-    let o = run(&["--format", "jsonl"], &[f.clone()]);
+    let o = run(&["--format", "jsonl"], std::slice::from_ref(&f));
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(
@@ -74,7 +74,7 @@ fn checksum_mismatch_names_offset_and_force_skips_it() {
         "{e}"
     );
 
-    let o = run(&["--format", "jsonl", "--force"], &[f.clone()]);
+    let o = run(&["--format", "jsonl", "--force"], std::slice::from_ref(&f));
     assert_eq!(o.status.code(), Some(1), "skipping is reported as a failure exit");
     let e = stderr(&o);
     assert!(
@@ -172,4 +172,16 @@ fn progress_bar_only_on_a_terminal() {
     let o = run(&["--format", "jsonl"], &files);
     assert!(o.status.success());
     assert!(stderr(&o).is_empty(), "unexpected stderr: {}", stderr(&o));
+}
+
+#[test]
+fn encrypted_binlogs_are_refused_clearly() {
+    let Some(g) = common::generated() else { return };
+    let files = common::variant_binlogs(&g.join("encrypted"));
+    let o = run(&[], &files[..1]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("encrypted") && e.contains("mariadb-bin.000001") && e.contains("offset"), "{e}");
+    // The events before encryption starts are still shown.
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Start_encryption"));
 }

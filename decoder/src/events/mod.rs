@@ -248,9 +248,8 @@ impl Decoder {
                 in_payload,
             });
         }
-        if trailer == 4 && self.verify_checksums {
-            checksum::verify(bytes, offset)?;
-        }
+        // Events after START_ENCRYPTION are AES-encrypted past their length
+        // field: their checksum and body mean nothing without the key.
         if self.encrypted {
             return Err(DecodeError::Invalid {
                 offset,
@@ -258,6 +257,9 @@ impl Decoder {
                 detail: "the binlog is encrypted (START_ENCRYPTION_EVENT); decrypting needs the server's key"
                     .into(),
             });
+        }
+        if trailer == 4 && self.verify_checksums {
+            checksum::verify(bytes, offset)?;
         }
         let data = self.decode_body(&mut body, &header, offset).map_err(|e| e.in_event(offset, ty))?;
         Ok(Event { offset, end_offset: offset + bytes.len() as u64, header, raw: bytes, data, in_payload })
@@ -374,7 +376,7 @@ impl Decoder {
                 }
             }
         }
-        let map = Arc::new(TableMap::parse(c, phl)?);
+        let map = Arc::new(TableMap::parse_from(c, phl, self.fde.is_mariadb())?);
         self.tables.insert(map.table_id, Arc::clone(&map));
         Ok(map)
     }

@@ -65,6 +65,13 @@ impl Column {
         )
     }
 
+    /// True for the columns the charset metadata lists. MariaDB counts
+    /// GEOMETRY among them (its geometry type derives from BLOB); MySQL does
+    /// not.
+    fn has_charset_entry(&self, mariadb: bool) -> bool {
+        self.is_character() || (mariadb && self.real_type == ColumnType::GEOMETRY)
+    }
+
     /// True for ENUM and SET columns.
     pub fn is_enum_or_set(&self) -> bool {
         matches!(self.real_type, ColumnType::ENUM | ColumnType::SET)
@@ -121,9 +128,15 @@ fn msb_bit(bitmap: &[u8], i: usize) -> bool {
 }
 
 impl TableMap {
-    /// Decodes a TABLE_MAP body. `post_header_len` is 6 for servers before
-    /// 5.1.4 (4-byte table id) and 8 after.
+    /// Decodes a TABLE_MAP body written by MySQL. `post_header_len` is 6
+    /// for servers before 5.1.4 (4-byte table id) and 8 after.
     pub fn parse(c: &mut Cursor<'_>, post_header_len: u8) -> Result<Self> {
+        Self::parse_from(c, post_header_len, false)
+    }
+
+    /// Decodes a TABLE_MAP body; `mariadb` when a MariaDB server wrote it
+    /// (the servers count charset columns differently).
+    pub fn parse_from(c: &mut Cursor<'_>, post_header_len: u8, mariadb: bool) -> Result<Self> {
         let raw = c.rest().to_vec();
         let table_id = if post_header_len == 6 {
             u64::from(c.u32("table map table id")?)
@@ -191,7 +204,7 @@ impl TableMap {
             let kind = c.u8("optional metadata type")?;
             let len = c.lenenc_len("optional metadata length")?;
             let mut field = c.sub("optional metadata", len)?;
-            map.apply_optional(kind, &mut field)?;
+            map.apply_optional(kind, &mut field, mariadb)?;
         }
         Ok(map)
     }
@@ -201,7 +214,7 @@ impl TableMap {
         self.columns.iter().enumerate().filter(|(_, c)| pred(c)).map(|(i, _)| i).collect()
     }
 
-    fn apply_optional(&mut self, kind: u8, f: &mut Cursor<'_>) -> Result<()> {
+    fn apply_optional(&mut self, kind: u8, f: &mut Cursor<'_>, mariadb: bool) -> Result<()> {
         match kind {
             opt::SIGNEDNESS => {
                 let bitmap = f.take_rest();
@@ -211,7 +224,7 @@ impl TableMap {
             }
             opt::DEFAULT_CHARSET | opt::ENUM_AND_SET_DEFAULT_CHARSET => {
                 let targets = if kind == opt::DEFAULT_CHARSET {
-                    self.indexes(Column::is_character)
+                    self.indexes(|c| c.has_charset_entry(mariadb))
                 } else {
                     self.indexes(Column::is_enum_or_set)
                 };
@@ -230,7 +243,7 @@ impl TableMap {
             }
             opt::COLUMN_CHARSET | opt::ENUM_AND_SET_COLUMN_CHARSET => {
                 let targets = if kind == opt::COLUMN_CHARSET {
-                    self.indexes(Column::is_character)
+                    self.indexes(|c| c.has_charset_entry(mariadb))
                 } else {
                     self.indexes(Column::is_enum_or_set)
                 };
