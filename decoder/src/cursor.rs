@@ -6,7 +6,6 @@
 //! run past the slice it was given, and no length from the input is used to
 //! allocate: slices are borrowed, never copied.
 
-use nom::bytes::complete::take;
 use nom::number::complete::{be_u16, be_u24, be_u32, le_u16, le_u24, le_u32, le_u64, u8 as nom_u8};
 
 use crate::error::{DecodeError, Result};
@@ -155,10 +154,13 @@ impl<'a> Cursor<'a> {
     /// Borrows the next `n` bytes.
     #[inline]
     pub fn bytes(&mut self, what: &'static str, n: usize) -> Result<&'a [u8]> {
+        // The hot path of row decoding: one bounds check, no parser call.
         if n > self.remaining() {
             return Err(self.truncated(what, n));
         }
-        self.parse(what, n, take(n))
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
     }
 
     /// Borrows the next `n` bytes as a sub-cursor (keeps absolute offsets).

@@ -2,7 +2,9 @@
 //! `"event"` key. Written by hand into a reused buffer: this is the hot path
 //! of `decode --format jsonl`.
 
+use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
 
 use gapless_decoder::events::rows::{Image, Row};
 use gapless_decoder::events::{Column, RowsKind, TableMap};
@@ -15,13 +17,33 @@ use super::{Context, Render, RenderError};
 pub struct JsonlRender<W: Write> {
     out: W,
     line: String,
+    /// The part of a row's line that all rows of an event share.
+    prefix: String,
+    /// `"label":` for each column, per table map (keyed by its address;
+    /// the Arc kept here keeps the address from being reused).
+    labels: HashMap<usize, (Arc<TableMap>, Vec<String>)>,
 }
 
 impl<W: Write> JsonlRender<W> {
     /// Writes JSON lines to `out`.
     pub fn new(out: W) -> Self {
-        JsonlRender { out, line: String::with_capacity(4096) }
+        JsonlRender { out, line: String::with_capacity(4096), prefix: String::new(), labels: HashMap::new() }
     }
+}
+
+/// `"name":` (or `"@N":`) for every column of `table`.
+fn column_labels(table: &TableMap) -> Vec<String> {
+    table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, col)| {
+            let mut l = String::new();
+            push_label(&mut l, col, i);
+            l.push(':');
+            l
+        })
+        .collect()
 }
 
 /// Appends `s` as a JSON string literal.
@@ -79,17 +101,16 @@ fn push_value(out: &mut String, shown: &Shown<'_>) {
     }
 }
 
-fn push_image(out: &mut String, table: &TableMap, image: &Image<'_>) {
+fn push_image(out: &mut String, table: &TableMap, labels: &[String], image: &Image<'_>) {
     out.push('{');
     let mut first = true;
-    for (i, (cell, col)) in image.iter().zip(table.columns.iter()).enumerate() {
+    for ((cell, col), label) in image.iter().zip(table.columns.iter()).zip(labels) {
         let Some(v) = cell else { continue };
         if !first {
             out.push(',');
         }
         first = false;
-        push_label(out, col, i);
-        out.push(':');
+        out.push_str(label);
         push_value(out, &show(v, col));
     }
     out.push('}');
@@ -110,27 +131,27 @@ fn push_u64(out: &mut String, v: u64) {
     out.push_str(itoa::Buffer::new().format(v));
 }
 
-impl<W: Write> JsonlRender<W> {
-    fn head(&mut self, cx: &Context<'_>, ev: &Event<'_>) {
-        let l = &mut self.line;
-        l.clear();
-        l.push_str("{\"file\":");
-        push_json_str(l, cx.file);
-        l.push_str(",\"pos\":");
-        push_u64(l, ev.offset);
-        l.push_str(",\"end_pos\":");
-        push_u64(l, ev.end_offset);
-        l.push_str(",\"ts\":");
-        push_u64(l, u64::from(ev.header.timestamp));
-        l.push_str(",\"server_id\":");
-        push_u64(l, u64::from(ev.header.server_id));
-        l.push_str(",\"gtid\":");
-        match cx.gtid {
-            Some(g) => push_json_str(l, g),
-            None => l.push_str("null"),
-        }
+/// Starts a line: the fields every object has (file … gtid).
+fn push_head(l: &mut String, cx: &Context<'_>, ev: &Event<'_>) {
+    l.clear();
+    l.push_str("{\"file\":");
+    push_json_str(l, cx.file);
+    l.push_str(",\"pos\":");
+    push_u64(l, ev.offset);
+    l.push_str(",\"end_pos\":");
+    push_u64(l, ev.end_offset);
+    l.push_str(",\"ts\":");
+    push_u64(l, u64::from(ev.header.timestamp));
+    l.push_str(",\"server_id\":");
+    push_u64(l, u64::from(ev.header.server_id));
+    l.push_str(",\"gtid\":");
+    match cx.gtid {
+        Some(g) => push_json_str(l, g),
+        None => l.push_str("null"),
     }
+}
 
+impl<W: Write> JsonlRender<W> {
     fn flush_line(&mut self) -> Result<(), RenderError> {
         self.line.push('\n');
         self.out.write_all(self.line.as_bytes())?;
@@ -144,7 +165,7 @@ impl<W: Write> JsonlRender<W> {
         kind: &str,
         extra: impl FnOnce(&mut String),
     ) -> Result<(), RenderError> {
-        self.head(cx, ev);
+        push_head(&mut self.line, cx, ev);
         self.line.push_str(",\"event\":");
         push_json_str(&mut self.line, kind);
         extra(&mut self.line);
@@ -157,37 +178,48 @@ impl<W: Write> Render for JsonlRender<W> {
     fn event(&mut self, cx: &Context<'_>, ev: &Event<'_>) -> Result<(), RenderError> {
         match &ev.data {
             EventData::Rows(rows) => {
-                let table = rows.table()?.clone();
+                let table = rows.table()?;
+                let key = Arc::as_ptr(table) as usize;
+                if !self.labels.contains_key(&key) {
+                    if self.labels.len() > 4096 {
+                        self.labels.clear();
+                    }
+                    self.labels.insert(key, (Arc::clone(table), column_labels(table)));
+                }
+                let labels = &self.labels[&key].1;
                 let op = match rows.kind {
                     RowsKind::Write => "insert",
                     RowsKind::Update | RowsKind::PartialUpdate => "update",
                     RowsKind::Delete => "delete",
                 };
+                let p = &mut self.prefix;
+                push_head(p, cx, ev);
+                p.push_str(",\"db\":");
+                push_json_str(p, &table.schema);
+                p.push_str(",\"table\":");
+                push_json_str(p, &table.table);
+                p.push_str(",\"op\":\"");
+                p.push_str(op);
+                p.push_str("\",\"before\":");
                 let mut iter = rows.rows()?;
                 let mut row = Row::default();
                 while iter.next_into(&mut row)? {
-                    self.head(cx, ev);
                     let l = &mut self.line;
-                    l.push_str(",\"db\":");
-                    push_json_str(l, &table.schema);
-                    l.push_str(",\"table\":");
-                    push_json_str(l, &table.table);
-                    l.push_str(",\"op\":\"");
-                    l.push_str(op);
-                    l.push_str("\",\"before\":");
+                    l.clear();
+                    l.push_str(&self.prefix);
                     if rows.kind.has_before() {
-                        push_image(l, &table, &row.before);
+                        push_image(l, table, labels, &row.before);
                     } else {
                         l.push_str("null");
                     }
                     l.push_str(",\"after\":");
                     if rows.kind.has_after() {
-                        push_image(l, &table, &row.after);
+                        push_image(l, table, labels, &row.after);
                     } else {
                         l.push_str("null");
                     }
-                    l.push('}');
-                    self.flush_line()?;
+                    l.push_str("}\n");
+                    self.out.write_all(l.as_bytes())?;
                 }
                 Ok(())
             }

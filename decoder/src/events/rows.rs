@@ -195,7 +195,13 @@ impl<'a> RowsEvent<'a> {
                 ),
             });
         }
-        Ok(RowIter { event: self, table, cur: Cursor::new(&self.rows, self.rows_offset) })
+        let n = self.column_count;
+        Ok(RowIter {
+            event: self,
+            table,
+            cur: Cursor::new(&self.rows, self.rows_offset),
+            present_counts: (count_bits(self.present, n), count_bits(self.present_after, n)),
+        })
     }
 }
 
@@ -218,6 +224,13 @@ pub struct RowIter<'e> {
     event: &'e RowsEvent<'e>,
     table: &'e TableMap,
     cur: Cursor<'e>,
+    /// Columns present in before images and in after images.
+    present_counts: (usize, usize),
+}
+
+/// Set bits among the first `n` of a bitmap.
+fn count_bits(bitmap: &[u8], n: usize) -> usize {
+    (0..n).filter(|&i| lsb_bit(bitmap, i)).count()
 }
 
 #[inline]
@@ -240,16 +253,20 @@ impl<'e> RowIter<'e> {
         row.before.clear();
         row.after.clear();
         if kind.has_before() {
-            self.image(self.event.present, false, &mut row.before)?;
+            self.image(self.event.present, self.present_counts.0, false, &mut row.before)?;
         }
         if kind.has_after() {
-            let bitmap = if kind == RowsKind::Write { self.event.present } else { self.event.present_after };
-            self.image(bitmap, kind == RowsKind::PartialUpdate, &mut row.after)?;
+            let (bitmap, count) = if kind == RowsKind::Write {
+                (self.event.present, self.present_counts.0)
+            } else {
+                (self.event.present_after, self.present_counts.1)
+            };
+            self.image(bitmap, count, kind == RowsKind::PartialUpdate, &mut row.after)?;
         }
         Ok(true)
     }
 
-    fn image(&mut self, present: &'e [u8], partial: bool, out: &mut Image<'e>) -> Result<()> {
+    fn image(&mut self, present: &'e [u8], count: usize, partial: bool, out: &mut Image<'e>) -> Result<()> {
         let n = self.event.column_count;
         let columns = &self.table.columns[..n];
         // Which JSON columns carry a diff instead of a full value.
@@ -263,7 +280,6 @@ impl<'e> RowIter<'e> {
                 partial_bits = self.cur.bytes("partial update JSON bitmap", json_cols.div_ceil(8))?;
             }
         }
-        let count = (0..n).filter(|&i| lsb_bit(present, i)).count();
         // Pre-GA rows copy the engine's record null bytes, whose first bit
         // is reserved: column bits start at bit 1.
         let first_bit = usize::from(self.event.version == 0);
