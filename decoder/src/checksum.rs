@@ -19,7 +19,7 @@ fn stored_crc(event: &[u8]) -> Option<(u32, &[u8])> {
 
 /// Verifies the CRC32 at the end of `event` (which starts at `offset`).
 pub fn verify(event: &[u8], offset: u64) -> Result<()> {
-    let (stored, covered) = stored_crc(event).ok_or(DecodeError::Invalid {
+    let (stored, covered) = stored_crc(event).ok_or_else(|| DecodeError::Invalid {
         offset,
         what: "event checksum",
         detail: "event shorter than its checksum".into(),
@@ -34,7 +34,7 @@ pub fn verify(event: &[u8], offset: u64) -> Result<()> {
 /// Verifies a FORMAT_DESCRIPTION's CRC, which was computed with the in-use
 /// flag cleared.
 pub fn verify_fde(event: &[u8], offset: u64) -> Result<()> {
-    let (stored, covered) = stored_crc(event).ok_or(DecodeError::Invalid {
+    let (stored, covered) = stored_crc(event).ok_or_else(|| DecodeError::Invalid {
         offset,
         what: "event checksum",
         detail: "event shorter than its checksum".into(),

@@ -49,6 +49,8 @@ pub mod cursor;
 pub mod error;
 pub mod events;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gtid;
 pub mod header;
 pub mod reader;

@@ -13,21 +13,35 @@ use gapless_decoder::{Event, EventData};
 use super::value::{push_display, push_hex, show, Shown};
 use super::{Context, Render, RenderError};
 
+/// Output is batched in `buf` and written in chunks of at least this size,
+/// which a `BufWriter` of up to this capacity passes through without
+/// copying.
+const FLUSH_AT: usize = 1 << 20;
+
 /// The `jsonl` format.
 pub struct JsonlRender<W: Write> {
     out: W,
-    line: String,
+    /// Lines not written yet.
+    buf: String,
     /// The part of a row's line that all rows of an event share.
     prefix: String,
     /// `"label":` for each column, per table map (keyed by its address;
     /// the Arc kept here keeps the address from being reused).
     labels: HashMap<usize, (Arc<TableMap>, Vec<String>)>,
+    /// Row buffers kept from one event to the next.
+    spare: Row<'static>,
 }
 
 impl<W: Write> JsonlRender<W> {
     /// Writes JSON lines to `out`.
     pub fn new(out: W) -> Self {
-        JsonlRender { out, line: String::with_capacity(4096), prefix: String::new(), labels: HashMap::new() }
+        JsonlRender {
+            out,
+            buf: String::with_capacity(FLUSH_AT + 64 * 1024),
+            prefix: String::new(),
+            labels: HashMap::new(),
+            spare: Row::default(),
+        }
     }
 }
 
@@ -46,32 +60,49 @@ fn column_labels(table: &TableMap) -> Vec<String> {
         .collect()
 }
 
+/// Index of the first byte JSON must escape (`"`, `\`, a control
+/// character) at or after `from`, or the length. Eight bytes at a time: most
+/// strings have nothing to escape.
+fn next_escape(b: &[u8], from: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let control = x.wrapping_sub(LO * 0x20) & !x & HI;
+        if control | has_zero(x ^ (LO * u64::from(b'"'))) | has_zero(x ^ (LO * u64::from(b'\\'))) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|&c| c < 0x20 || c == b'"' || c == b'\\').map_or(b.len(), |p| i + p)
+}
+
 /// Appends `s` as a JSON string literal.
 pub fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: Option<&str> = match b {
-            b'"' => Some("\\\""),
-            b'\\' => Some("\\\\"),
-            b'\n' => Some("\\n"),
-            b'\r' => Some("\\r"),
-            b'\t' => Some("\\t"),
-            0..=0x1f => None,
-            _ => continue,
-        };
+    loop {
+        let i = next_escape(bytes, start);
         out.push_str(&s[start..i]);
-        match esc {
-            Some(e) => out.push_str(e),
-            None => {
+        let Some(&b) = bytes.get(i) else { break };
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
                 out.push_str("\\u00");
                 push_hex(out, &[b]);
             }
         }
         start = i + 1;
     }
-    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -133,7 +164,6 @@ fn push_u64(out: &mut String, v: u64) {
 
 /// Starts a line: the fields every object has (file … gtid).
 fn push_head(l: &mut String, cx: &Context<'_>, ev: &Event<'_>) {
-    l.clear();
     l.push_str("{\"file\":");
     push_json_str(l, cx.file);
     l.push_str(",\"pos\":");
@@ -152,9 +182,12 @@ fn push_head(l: &mut String, cx: &Context<'_>, ev: &Event<'_>) {
 }
 
 impl<W: Write> JsonlRender<W> {
-    fn flush_line(&mut self) -> Result<(), RenderError> {
-        self.line.push('\n');
-        self.out.write_all(self.line.as_bytes())?;
+    /// Writes the batch once it is large enough (or always, at the end).
+    fn write_out(&mut self, force: bool) -> Result<(), RenderError> {
+        if force || self.buf.len() >= FLUSH_AT {
+            self.out.write_all(self.buf.as_bytes())?;
+            self.buf.clear();
+        }
         Ok(())
     }
 
@@ -165,12 +198,13 @@ impl<W: Write> JsonlRender<W> {
         kind: &str,
         extra: impl FnOnce(&mut String),
     ) -> Result<(), RenderError> {
-        push_head(&mut self.line, cx, ev);
-        self.line.push_str(",\"event\":");
-        push_json_str(&mut self.line, kind);
-        extra(&mut self.line);
-        self.line.push('}');
-        self.flush_line()
+        let l = &mut self.buf;
+        push_head(l, cx, ev);
+        l.push_str(",\"event\":");
+        push_json_str(l, kind);
+        extra(l);
+        l.push_str("}\n");
+        self.write_out(false)
     }
 }
 
@@ -193,6 +227,7 @@ impl<W: Write> Render for JsonlRender<W> {
                     RowsKind::Delete => "delete",
                 };
                 let p = &mut self.prefix;
+                p.clear();
                 push_head(p, cx, ev);
                 p.push_str(",\"db\":");
                 push_json_str(p, &table.schema);
@@ -202,10 +237,9 @@ impl<W: Write> Render for JsonlRender<W> {
                 p.push_str(op);
                 p.push_str("\",\"before\":");
                 let mut iter = rows.rows()?;
-                let mut row = Row::default();
+                let mut row = std::mem::take(&mut self.spare).recycle();
                 while iter.next_into(&mut row)? {
-                    let l = &mut self.line;
-                    l.clear();
+                    let l = &mut self.buf;
                     l.push_str(&self.prefix);
                     if rows.kind.has_before() {
                         push_image(l, table, labels, &row.before);
@@ -219,9 +253,9 @@ impl<W: Write> Render for JsonlRender<W> {
                         l.push_str("null");
                     }
                     l.push_str("}\n");
-                    self.out.write_all(l.as_bytes())?;
                 }
-                Ok(())
+                self.spare = row.recycle();
+                self.write_out(false)
             }
             EventData::Query(q) => {
                 let schema = String::from_utf8_lossy(q.schema).into_owned();
@@ -273,6 +307,7 @@ impl<W: Write> Render for JsonlRender<W> {
     }
 
     fn finish(&mut self) -> Result<(), RenderError> {
+        self.write_out(true)?;
         self.out.flush()?;
         Ok(())
     }
@@ -281,6 +316,41 @@ impl<W: Write> Render for JsonlRender<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The obvious escaper, to check the word-at-a-time one against.
+    fn naive(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn word_scan_escapes_like_the_obvious_loop() {
+        let mut cases: Vec<String> = (0u8..0x80).map(|b| format!("abcdefgh{}ijklmnopq", b as char)).collect();
+        for len in 0..40 {
+            for at in 0..len {
+                let mut s: Vec<char> = "xé☃yzw🦀q".chars().cycle().take(len).collect();
+                s[at] = ['"', '\\', '\n', '\u{1}', '\u{1f}'][at % 5];
+                cases.push(s.into_iter().collect());
+            }
+        }
+        for s in cases {
+            let mut out = String::new();
+            push_json_str(&mut out, &s);
+            assert_eq!(out, naive(&s), "{s:?}");
+        }
+    }
 
     #[test]
     fn json_string_escapes() {

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use gapless_decoder::charset::{charset_of, to_utf8, Charset};
+use gapless_decoder::charset::{to_utf8, Charset};
 use std::fmt::{self, Write as _};
 
 use gapless_decoder::events::Column;
@@ -103,7 +103,7 @@ pub fn push_hex(out: &mut String, bytes: &[u8]) {
 }
 
 fn text_or_bytes<'v>(bytes: &'v [u8], col: &Column, pad_to: Option<usize>) -> Shown<'v> {
-    let charset = col.collation.map(charset_of);
+    let charset = col.charset;
     match charset {
         Some(Charset::Binary) => {
             // BINARY(n) comes without its trailing zero bytes; SELECT shows them.

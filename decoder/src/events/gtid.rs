@@ -266,13 +266,14 @@ impl GtidEvent {
             )
         })?;
         let available = c.remaining();
-        let fields_len =
-            usize::try_from(fields_len).ok().filter(|n| *n <= available).ok_or(DecodeError::Truncated {
+        let fields_len = usize::try_from(fields_len).ok().filter(|n| *n <= available).ok_or_else(|| {
+            DecodeError::Truncated {
                 offset: start.offset(),
                 what: "tagged GTID message",
                 needed: size,
                 available: u64::try_from(start.remaining()).unwrap_or(u64::MAX),
-            })?;
+            }
+        })?;
         let mut m = c.sub("tagged GTID message fields", fields_len)?;
         // MySQL reads the message and ignores anything after it.
         c.take_rest();
@@ -742,7 +743,7 @@ pub fn parse_gtid_list(c: &mut Cursor<'_>) -> Result<(Vec<MariaGtid>, u8)> {
     let count = word & 0x0fff_ffff;
     let flags = word.to_le_bytes()[3] >> 4;
     let left = c.remaining() / 16;
-    let count = usize::try_from(count).ok().filter(|n| *n <= left).ok_or(DecodeError::Truncated {
+    let count = usize::try_from(count).ok().filter(|n| *n <= left).ok_or_else(|| DecodeError::Truncated {
         offset: at.offset(),
         what: "MariaDB GTID_LIST entries",
         needed: u64::from(count).saturating_mul(16),

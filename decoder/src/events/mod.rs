@@ -57,12 +57,13 @@ pub struct Event<'a> {
 pub enum EventData<'a> {
     /// FORMAT_DESCRIPTION_EVENT.
     FormatDescription(FormatDescription),
-    /// QUERY_EVENT or MariaDB QUERY_COMPRESSED_EVENT.
-    Query(QueryEvent<'a>),
+    /// QUERY_EVENT or MariaDB QUERY_COMPRESSED_EVENT (boxed: it is large,
+    /// and every event pays for the largest variant).
+    Query(Box<QueryEvent<'a>>),
     /// EXECUTE_LOAD_QUERY_EVENT: a LOAD DATA statement and its file.
     ExecuteLoadQuery {
         /// The statement and its context.
-        query: QueryEvent<'a>,
+        query: Box<QueryEvent<'a>>,
         /// The file blocks it reads.
         file_id: u32,
         /// Start of the file name within the statement.
@@ -103,8 +104,9 @@ pub enum EventData<'a> {
         /// Position (v2 only).
         position: Option<u64>,
     },
-    /// GTID_LOG_EVENT, ANONYMOUS_GTID_LOG_EVENT or GTID_TAGGED_LOG_EVENT.
-    Gtid(GtidEvent),
+    /// GTID_LOG_EVENT, ANONYMOUS_GTID_LOG_EVENT or GTID_TAGGED_LOG_EVENT
+    /// (boxed, like QUERY).
+    Gtid(Box<GtidEvent>),
     /// PREVIOUS_GTIDS_LOG_EVENT.
     PreviousGtids(GtidSet),
     /// TRANSACTION_CONTEXT_EVENT.
@@ -222,7 +224,7 @@ impl Decoder {
         } else {
             self.fde.checksum.trailer_len()
         };
-        let body_len = bytes.len().checked_sub(HEADER_LEN + trailer).ok_or(DecodeError::Invalid {
+        let body_len = bytes.len().checked_sub(HEADER_LEN + trailer).ok_or_else(|| DecodeError::Invalid {
             offset,
             what: "event size",
             detail: format!("{} bytes is too short for a header and checksum", bytes.len()),
@@ -291,9 +293,11 @@ impl Decoder {
             return Ok(EventData::Rows(rows));
         }
         Ok(match ty {
-            EventType::QUERY => EventData::Query(QueryEvent::parse(c, self.post_header(ty, 13), false)?),
+            EventType::QUERY => {
+                EventData::Query(Box::new(QueryEvent::parse(c, self.post_header(ty, 13), false)?))
+            }
             EventType::MARIA_QUERY_COMPRESSED => {
-                EventData::Query(QueryEvent::parse(c, self.post_header(ty, 13), true)?)
+                EventData::Query(Box::new(QueryEvent::parse(c, self.post_header(ty, 13), true)?))
             }
             EventType::EXECUTE_LOAD_QUERY => {
                 // QUERY's post-header plus file id, start, end, duplicates.
@@ -307,7 +311,13 @@ impl Decoder {
                 ) else {
                     return Err(c.invalid("execute load query post-header", "shorter than 26 bytes"));
                 };
-                EventData::ExecuteLoadQuery { query, file_id, start_pos, end_pos, dup_handling }
+                EventData::ExecuteLoadQuery {
+                    query: Box::new(query),
+                    file_id,
+                    start_pos,
+                    end_pos,
+                    dup_handling,
+                }
             }
             EventType::STOP => EventData::Stop,
             EventType::ROTATE => EventData::Rotate(Rotate::parse(c)?),
@@ -332,8 +342,8 @@ impl Decoder {
             EventType::INCIDENT => EventData::Incident(Incident::parse(c)?),
             EventType::HEARTBEAT => EventData::Heartbeat { file: c.take_rest(), position: None },
             EventType::HEARTBEAT_V2 => heartbeat_v2(c)?,
-            EventType::GTID | EventType::ANONYMOUS_GTID => EventData::Gtid(GtidEvent::parse(c)?),
-            EventType::GTID_TAGGED => EventData::Gtid(GtidEvent::parse_tagged(c)?),
+            EventType::GTID | EventType::ANONYMOUS_GTID => EventData::Gtid(Box::new(GtidEvent::parse(c)?)),
+            EventType::GTID_TAGGED => EventData::Gtid(Box::new(GtidEvent::parse_tagged(c)?)),
             EventType::PREVIOUS_GTIDS => EventData::PreviousGtids(gtid::parse_previous_gtids(c)?),
             EventType::TRANSACTION_CONTEXT => EventData::TransactionContext(TransactionContext::parse(c)?),
             EventType::VIEW_CHANGE => EventData::ViewChange(ViewChange::parse(c)?),
@@ -400,4 +410,14 @@ fn heartbeat_v2<'a>(c: &mut Cursor<'a>) -> Result<EventData<'a>> {
         }
     }
     Ok(EventData::Heartbeat { file, position })
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Every event is moved a few times on its way out of the reader; the
+    /// enum is as large as its largest variant, so large variants are boxed.
+    #[test]
+    fn events_stay_small() {
+        assert!(std::mem::size_of::<super::Event<'static>>() <= 192);
+    }
 }

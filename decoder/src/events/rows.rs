@@ -120,7 +120,7 @@ impl<'a> RowsEvent<'a> {
         let extra = if version == 2 {
             let at = c.offset();
             let len = usize::from(c.u16("rows extra data length")?);
-            let len = len.checked_sub(2).ok_or(DecodeError::Invalid {
+            let len = len.checked_sub(2).ok_or_else(|| DecodeError::Invalid {
                 offset: at,
                 what: "rows extra data length",
                 detail: format!("{len} is shorter than the length field itself"),
@@ -216,6 +216,23 @@ pub struct Row<'e> {
     pub before: Image<'e>,
     /// After image (empty for deletes).
     pub after: Image<'e>,
+}
+
+impl Row<'_> {
+    /// Empties the row and hands its buffers over to rows of another event
+    /// (a row borrows its event, so it cannot simply be kept): decoding a
+    /// stream of events then reuses two allocations instead of making two
+    /// per event.
+    pub fn recycle<'b>(self) -> Row<'b> {
+        Row { before: reuse(self.before), after: reuse(self.after) }
+    }
+}
+
+/// An empty image with `v`'s allocation: collecting an emptied vector into
+/// one of the same layout reuses the buffer (in-place collect).
+fn reuse<'b>(mut v: Image<'_>) -> Image<'b> {
+    v.clear();
+    v.into_iter().map(|_| None).collect()
 }
 
 /// Decodes rows one at a time.

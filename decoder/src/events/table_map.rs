@@ -13,6 +13,7 @@
 //! The map is decoded into an owned [`TableMap`] because row events of
 //! later events (and of other transaction payload buffers) refer to it.
 
+use crate::charset::{charset_of, Charset};
 use crate::cursor::Cursor;
 use crate::error::Result;
 use crate::values::{ColumnType, Storage};
@@ -34,6 +35,8 @@ pub struct Column {
     pub unsigned: bool,
     /// Collation id of a character or ENUM/SET column, when the event says.
     pub collation: Option<u16>,
+    /// The character set of `collation`, looked up once per table map.
+    pub charset: Option<Charset>,
     /// Column name (`binlog_row_metadata=FULL`).
     pub name: Option<String>,
     /// ENUM member names, in index order (FULL metadata).
@@ -186,6 +189,7 @@ impl TableMap {
                 nullable: false,
                 unsigned: false,
                 collation: None,
+                charset: None,
                 name: None,
                 enum_values: None,
                 set_values: None,
@@ -205,6 +209,9 @@ impl TableMap {
             let len = c.lenenc_len("optional metadata length")?;
             let mut field = c.sub("optional metadata", len)?;
             map.apply_optional(kind, &mut field, mariadb)?;
+        }
+        for col in &mut map.columns {
+            col.charset = col.collation.map(charset_of);
         }
         Ok(map)
     }
