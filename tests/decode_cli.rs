@@ -185,3 +185,27 @@ fn encrypted_binlogs_are_refused_clearly() {
     // The events before encryption starts are still shown.
     assert!(String::from_utf8_lossy(&o.stdout).contains("Start_encryption"));
 }
+
+#[test]
+fn parallel_jsonl_is_byte_for_byte_the_sequential_output() {
+    let Some(g) = common::generated() else { return };
+    for variant in ["full-crc", "compressed", "image-minimal"] {
+        let files = common::variant_binlogs(&g.join(variant));
+        let one = run(&["--format", "jsonl", "--threads", "1"], &files);
+        let many = run(&["--format", "jsonl", "--threads", "3", "--chunk-size", "4096"], &files);
+        assert!(one.status.success() && many.status.success(), "{}", stderr(&many));
+        assert!(one.stdout.len() > 100_000);
+        assert!(one.stdout == many.stdout, "{variant}: parallel output differs");
+    }
+    // An error half-way: the same output up to it, and the same message.
+    let bytes = std::fs::read(&common::variant_binlogs(&g.join("full-crc"))[0]).unwrap();
+    let f = scratch("cut-for-parallel.000001");
+    std::fs::write(&f, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let one = run(&["--format", "jsonl", "--threads", "1"], std::slice::from_ref(&f));
+    let many =
+        run(&["--format", "jsonl", "--threads", "2", "--chunk-size", "4096"], std::slice::from_ref(&f));
+    assert_eq!(one.status.code(), Some(1));
+    assert_eq!(many.status.code(), Some(1));
+    assert!(one.stdout == many.stdout, "output before the error differs");
+    assert_eq!(stderr(&one), stderr(&many));
+}

@@ -64,6 +64,12 @@ pub struct DecodeArgs {
     /// With --format sql: do not set each transaction's original GTID.
     #[arg(long)]
     pub skip_gtids: bool,
+    /// Threads for --format jsonl on large files (default: the CPUs, at most 4).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: Option<u16>,
+    /// Bytes per chunk when decoding in parallel (for tests).
+    #[arg(long, hide = true, default_value_t = 1 << 20, value_name = "BYTES")]
+    pub chunk_size: usize,
     /// Binlog files, in order.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -157,6 +163,11 @@ impl DecodeArgs {
             verify_checksums: !self.no_verify_checksums,
             force: self.force,
             progress: std::io::stderr().is_terminal() && total > 64 << 20,
+            threads: match self.threads {
+                Some(n) => usize::from(n),
+                None => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            },
+            chunk_size: self.chunk_size.max(4096),
         })
     }
 }
@@ -232,6 +243,8 @@ mod tests {
             "--no-verify-checksums",
             "--force",
             "--skip-gtids",
+            "--threads",
+            "3",
             "a",
             "b",
         ])
@@ -247,6 +260,7 @@ mod tests {
         assert_eq!(plan.filters.table.as_deref(), Some("orders"));
         assert!(!plan.verify_checksums && plan.force);
         assert!(!plan.options.keep_gtids);
+        assert_eq!(plan.threads, 3);
         assert_eq!(plan.files.len(), 2);
     }
 
@@ -255,6 +269,7 @@ mod tests {
         assert!(parse(&["--format", "xml", "f"]).is_err());
         assert!(parse(&[]).is_err(), "a file is required");
         assert!(parse(&["--start-position", "x", "f"]).is_err());
+        assert!(parse(&["--threads", "0", "f"]).is_err());
         assert!(parse(&["--start-position", "100", "--stop-position", "50", "f"]).unwrap().plan().is_err());
         assert!(parse(&["--start-datetime", "2024-13-01 00:00:00", "f"]).unwrap().plan().is_err());
         assert!(parse(&["--include-gtids", "not-a-gtid", "f"]).unwrap().plan().is_err());

@@ -7,7 +7,7 @@ use std::path::Path;
 use memmap2::{Advice, Mmap};
 
 /// Pages are given back in steps of this size.
-const RELEASE_STEP: u64 = 16 << 20;
+const RELEASE_STEP: u64 = 4 << 20;
 
 /// A read-only map of a whole file.
 pub struct MappedFile {

@@ -267,6 +267,7 @@ impl<'e> RowIter<'e> {
             return Ok(false);
         }
         let kind = self.event.kind;
+        let at = self.cur.offset();
         row.before.clear();
         row.after.clear();
         if kind.has_before() {
@@ -279,6 +280,14 @@ impl<'e> RowIter<'e> {
                 (self.event.present_after, self.present_counts.1)
             };
             self.image(bitmap, count, kind == RowsKind::PartialUpdate, &mut row.after)?;
+        }
+        // With no column in its images a row takes no bytes: the bytes left
+        // can never be read as rows (found by fuzzing: it looped for ever).
+        if self.cur.offset() == at {
+            return Err(self.cur.invalid(
+                "row data",
+                format!("{} bytes of rows for an event with no columns in its images", self.cur.remaining()),
+            ));
         }
         Ok(true)
     }
