@@ -10,7 +10,7 @@ use gapless_decoder::events::rows::{Image, Row};
 use gapless_decoder::events::{Column, RowsKind, TableMap};
 use gapless_decoder::{Event, EventData};
 
-use super::value::{push_display, push_hex, show, Shown};
+use super::value::{push_decimal, push_hex, push_temporal, show, Shown};
 use super::{Context, Render, RenderError};
 
 /// Output is batched in `buf` and written in chunks of at least this size,
@@ -113,12 +113,12 @@ fn push_value(out: &mut String, shown: &Shown<'_>) {
         // Digits, a sign and a point: nothing to escape.
         Shown::Decimal(d) => {
             out.push('"');
-            push_display(out, d);
+            push_decimal(out, d);
             out.push('"');
         }
         Shown::Temporal(t) => {
             out.push('"');
-            push_display(out, t);
+            push_temporal(out, t);
             out.push('"');
         }
         Shown::Text(t) => push_json_str(out, t),

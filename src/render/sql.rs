@@ -20,7 +20,7 @@ use gapless_decoder::events::{QueryEvent, RowsKind, TableMap};
 use gapless_decoder::{Event, EventData, Value};
 
 use super::text::push_quoted;
-use super::value::{push_display, push_hex, show, Shown};
+use super::value::{push_decimal, push_hex, push_temporal, show, Shown};
 use super::{Context, Render, RenderError};
 
 /// The `sql` format.
@@ -79,10 +79,10 @@ fn push_sql_value(out: &mut String, v: &Value<'_>, shown: &Shown<'_>) {
             out.push('\'');
         }
         (_, Shown::Number(n)) => n.push(out),
-        (_, Shown::Decimal(d)) => push_display(out, d),
+        (_, Shown::Decimal(d)) => push_decimal(out, d),
         (_, Shown::Temporal(t)) => {
             out.push('\'');
-            push_display(out, t);
+            push_temporal(out, t);
             out.push('\'');
         }
         (_, Shown::Text(t)) => push_quoted(out, t),

@@ -10,7 +10,7 @@ use gapless_decoder::events::{RowsKind, TableMap};
 use gapless_decoder::values::Timestamp;
 use gapless_decoder::{ChecksumAlg, Event, EventData};
 
-use super::value::{push_display, push_hex, show, Shown};
+use super::value::{push_decimal, push_hex, push_temporal, show, Shown};
 use super::{Context, Render, RenderError};
 
 /// The `text` format.
@@ -32,10 +32,10 @@ pub fn push_text_value(out: &mut String, shown: &Shown<'_>) {
     match shown {
         Shown::Null => out.push_str("NULL"),
         Shown::Number(n) => n.push(out),
-        Shown::Decimal(d) => push_display(out, d),
+        Shown::Decimal(d) => push_decimal(out, d),
         Shown::Temporal(t) => {
             out.push('\'');
-            push_display(out, t);
+            push_temporal(out, t);
             out.push('\'');
         }
         Shown::Text(t) => push_quoted(out, t),

@@ -5,9 +5,10 @@
 use std::borrow::Cow;
 
 use gapless_decoder::charset::{to_utf8, Charset};
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use gapless_decoder::events::Column;
+use gapless_decoder::values::temporal::{year_text, Ascii};
 use gapless_decoder::values::{json, Date, DateTime, Decimal, Time, Timestamp};
 use gapless_decoder::{ColumnType, Value};
 
@@ -75,30 +76,47 @@ pub enum Temporal {
     Timestamp(Timestamp),
 }
 
-impl fmt::Display for Temporal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Temporal {
+    /// The text SELECT prints.
+    pub fn text(&self) -> Ascii {
         match self {
-            Temporal::Year(y) => write!(f, "{y:04}"),
-            Temporal::Date(d) => d.fmt(f),
-            Temporal::Time(t) => t.fmt(f),
-            Temporal::DateTime(t) => t.fmt(f),
-            Temporal::Timestamp(t) => t.fmt(f),
+            Temporal::Year(y) => year_text(*y),
+            Temporal::Date(d) => d.text(),
+            Temporal::Time(t) => t.text(),
+            Temporal::DateTime(t) => t.text(),
+            Temporal::Timestamp(t) => t.to_utc().text(),
         }
     }
 }
 
-/// Appends the value's Display text (writing to a String cannot fail).
-pub fn push_display(out: &mut String, v: impl fmt::Display) {
-    let _ = write!(out, "{v}");
+impl fmt::Display for Temporal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text().as_str())
+    }
 }
 
-/// Lowercase hex of `bytes`, appended to `out`.
+/// Appends a DECIMAL's digits.
+pub fn push_decimal(out: &mut String, d: &Decimal<'_>) {
+    d.with_text(|s| out.push_str(s));
+}
+
+/// Appends a temporal value's text.
+pub fn push_temporal(out: &mut String, t: &Temporal) {
+    out.push_str(t.text().as_str());
+}
+
+/// Lowercase hex of `bytes`, appended to `out`, 64 input bytes at a time.
 pub fn push_hex(out: &mut String, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(bytes.len() * 2);
-    for &b in bytes {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 0xf)] as char);
+    let mut buf = [0u8; 128];
+    for chunk in bytes.chunks(64) {
+        for (pair, &b) in buf.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0xf)];
+        }
+        // Hex digits are ASCII.
+        out.push_str(std::str::from_utf8(&buf[..chunk.len() * 2]).unwrap_or_default());
     }
 }
 
@@ -128,19 +146,20 @@ fn text_or_bytes<'v>(bytes: &'v [u8], col: &Column, pad_to: Option<usize>) -> Sh
     }
 }
 
-/// The shortest text that reads back to the same value; exponent notation
-/// for very large and very small magnitudes, as SELECT prints them, so the
-/// text stays short and every JSON parser reads it. (MySQL cannot store
-/// NaN or infinity; should one appear it is printed as `null`.)
-fn push_float<T: fmt::Display + fmt::LowerExp>(out: &mut String, v: T, magnitude: f64) {
-    let a = magnitude.abs();
-    if !a.is_finite() {
+/// The shortest text that reads back to the same value (ryu), in exponent
+/// notation for very large and very small magnitudes as SELECT prints them,
+/// so the text stays short and every JSON parser reads it. MySQL cannot
+/// store NaN or infinity; should one appear it is printed as `null`.
+fn push_float<T: ryu::Float>(out: &mut String, v: T, magnitude: f64) {
+    if !magnitude.is_finite() {
         out.push_str("null");
-    } else if a == 0.0 || (1e-5..1e15).contains(&a) {
-        let _ = write!(out, "{v}");
-    } else {
-        let _ = write!(out, "{v:e}");
+        return;
     }
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(v);
+    // ryu writes integral values as "1.0"; SELECT and JSON readers are happy
+    // with "1".
+    out.push_str(text.strip_suffix(".0").unwrap_or(text));
 }
 
 /// Reduces a value of column `col` to what the formats print.

@@ -245,6 +245,11 @@ pub struct RowIter<'e> {
     present_counts: (usize, usize),
 }
 
+/// True when every one of the first `n` columns is present.
+fn all_present(bitmap: &[u8], n: usize) -> bool {
+    count_bits(bitmap, n) == n
+}
+
 /// Set bits among the first `n` of a bitmap.
 fn count_bits(bitmap: &[u8], n: usize) -> usize {
     (0..n).filter(|&i| lsb_bit(bitmap, i)).count()
@@ -311,6 +316,21 @@ impl<'e> RowIter<'e> {
         let first_bit = usize::from(self.event.version == 0);
         let nulls = self.cur.bytes("row null bitmap", (count + first_bit).div_ceil(8))?;
         out.reserve(n);
+        if !partial && first_bit == 0 && count == n {
+            // Every column present (the usual full row image): a tight loop
+            // over the packed layout.
+            debug_assert!(all_present(present, n));
+            for (i, cell) in self.table.layout[..n].iter().enumerate() {
+                let value = if nulls[i / 8] & (1 << (i % 8)) != 0 {
+                    Value::Null
+                } else {
+                    decode_value(&mut self.cur, cell.storage, cell.unsigned)
+                        .map_err(|e| self.context(e, i))?
+                };
+                out.push(Some(value));
+            }
+            return Ok(());
+        }
         let mut k = first_bit;
         let mut json_k = 0usize;
         for (i, col) in columns.iter().enumerate() {

@@ -106,6 +106,18 @@ pub struct TableMap {
     /// The event body the map was decoded from, to skip re-decoding a map
     /// that repeats (every transaction repeats its maps).
     pub raw: Vec<u8>,
+    /// Per column, what the row loop needs, packed densely: the full
+    /// [`Column`] is large and the loop runs once per value.
+    pub layout: Vec<CellLayout>,
+}
+
+/// How to read one column's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellLayout {
+    /// The value's layout.
+    pub storage: Storage,
+    /// UNSIGNED.
+    pub unsigned: bool,
 }
 
 /// Optional metadata field types.
@@ -203,7 +215,16 @@ impl TableMap {
         for (i, col) in columns.iter_mut().enumerate() {
             col.nullable = nulls.get(i / 8).is_none_or(|b| b & (1 << (i % 8)) != 0);
         }
-        let mut map = TableMap { table_id, flags, schema, table, columns, primary_key: Vec::new(), raw };
+        let mut map = TableMap {
+            table_id,
+            flags,
+            schema,
+            table,
+            columns,
+            primary_key: Vec::new(),
+            raw,
+            layout: Vec::new(),
+        };
         while !c.is_empty() {
             let kind = c.u8("optional metadata type")?;
             let len = c.lenenc_len("optional metadata length")?;
@@ -213,6 +234,8 @@ impl TableMap {
         for col in &mut map.columns {
             col.charset = col.collation.map(charset_of);
         }
+        map.layout =
+            map.columns.iter().map(|c| CellLayout { storage: c.storage, unsigned: c.unsigned }).collect();
         Ok(map)
     }
 

@@ -97,9 +97,10 @@ impl<'a> Decimal<'a> {
     }
 }
 
-impl fmt::Display for Decimal<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Digits fit in a stack buffer: at most 65 plus sign and point.
+impl Decimal<'_> {
+    /// Calls `f` with the value's text, built on the stack: at most 65
+    /// digits, a sign and a point.
+    pub fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
         let mut int_digits = [0u8; 72];
         let mut n_int = 0usize;
         let mut frac_digits = [0u8; 40];
@@ -126,19 +127,28 @@ impl fmt::Display for Decimal<'_> {
         let int_part = &int_part[first_nonzero..];
         let frac_part = &frac_digits[..n_frac];
         let is_zero = int_part.is_empty() && frac_part.iter().all(|&d| d == b'0');
+        let mut text = [0u8; 80];
+        let mut len = 0usize;
+        let mut put = |bytes: &[u8]| {
+            text[len..len + bytes.len()].copy_from_slice(bytes);
+            len += bytes.len();
+        };
         if self.negative() && !is_zero {
-            f.write_str("-")?;
+            put(b"-");
         }
-        if int_part.is_empty() {
-            f.write_str("0")?;
-        } else {
-            f.write_str(std::str::from_utf8(int_part).map_err(|_| fmt::Error)?)?;
-        }
+        put(if int_part.is_empty() { b"0" } else { int_part });
         if !frac_part.is_empty() {
-            f.write_str(".")?;
-            f.write_str(std::str::from_utf8(frac_part).map_err(|_| fmt::Error)?)?;
+            put(b".");
+            put(frac_part);
         }
-        Ok(())
+        // Only ASCII digits, '-' and '.' were written.
+        f(std::str::from_utf8(&text[..len]).unwrap_or_default())
+    }
+}
+
+impl fmt::Display for Decimal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.with_text(|s| f.write_str(s))
     }
 }
 

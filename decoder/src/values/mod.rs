@@ -301,8 +301,9 @@ pub enum Value<'a> {
     Vector(&'a [u8]),
 }
 
-/// Decodes one non-NULL value laid out as `storage`.
-#[inline]
+/// Decodes one non-NULL value laid out as `storage`. Inlined into the row
+/// loop so the value does not travel through memory as a large `Result`.
+#[inline(always)]
 pub fn decode_value<'a>(c: &mut Cursor<'a>, storage: Storage, unsigned: bool) -> Result<Value<'a>> {
     Ok(match storage {
         Storage::Int(n) => {

@@ -60,33 +60,157 @@ pub struct Timestamp {
     pub fsp: u8,
 }
 
-fn write_fraction(f: &mut fmt::Formatter<'_>, micros: u32, fsp: u8) -> fmt::Result {
-    if fsp == 0 {
-        return Ok(());
+/// Text of at most 40 ASCII bytes built on the stack: temporal values are
+/// formatted once per cell, and the `fmt` machinery costs more than the
+/// digits themselves.
+#[derive(Clone, Copy)]
+pub struct Ascii {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl Ascii {
+    fn new() -> Self {
+        Ascii { buf: [0; 40], len: 0 }
     }
-    let fsp = u32::from(fsp.min(6));
-    let value = micros / 10u32.pow(6 - fsp);
-    write!(f, ".{:0width$}", value, width = fsp as usize)
+
+    fn byte(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    /// `v` in decimal, zero-padded to at least `width` digits.
+    fn num(&mut self, v: u32, width: usize) {
+        // The common fields (two digits, four-digit years) without a loop.
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
+        let pair = |n: u32| &PAIRS[(n as usize) * 2..(n as usize) * 2 + 2];
+        if width == 2 && v < 100 {
+            let p = pair(v);
+            self.byte(p[0]);
+            self.byte(p[1]);
+            return;
+        }
+        if width == 4 && v < 10_000 {
+            let (hi, lo) = (pair(v / 100), pair(v % 100));
+            for b in [hi[0], hi[1], lo[0], lo[1]] {
+                self.byte(b);
+            }
+            return;
+        }
+        let mut digits = [b'0'; 10];
+        let mut n = 0;
+        let mut v = v;
+        loop {
+            digits[n] = b'0' + (v % 10) as u8;
+            n += 1;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        for _ in n..width {
+            self.byte(b'0');
+        }
+        for i in (0..n).rev() {
+            self.byte(digits[i]);
+        }
+    }
+
+    /// `.` and the first `fsp` digits of `micros` (nothing for fsp 0).
+    fn fraction(&mut self, micros: u32, fsp: u8) {
+        if fsp == 0 {
+            return;
+        }
+        let fsp = u32::from(fsp.min(6));
+        self.byte(b'.');
+        self.num(micros.min(999_999) / 10u32.pow(6 - fsp), fsp as usize);
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and punctuation are ever written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl Date {
+    /// `YYYY-MM-DD`.
+    pub fn text(&self) -> Ascii {
+        let mut a = Ascii::new();
+        self.push(&mut a);
+        a
+    }
+
+    fn push(&self, a: &mut Ascii) {
+        a.num(u32::from(self.year), 4);
+        a.byte(b'-');
+        a.num(u32::from(self.month), 2);
+        a.byte(b'-');
+        a.num(u32::from(self.day), 2);
+    }
+}
+
+impl DateTime {
+    /// `YYYY-MM-DD hh:mm:ss[.fraction]`.
+    pub fn text(&self) -> Ascii {
+        let mut a = Ascii::new();
+        self.date.push(&mut a);
+        a.byte(b' ');
+        a.num(u32::from(self.hour), 2);
+        a.byte(b':');
+        a.num(u32::from(self.minute), 2);
+        a.byte(b':');
+        a.num(u32::from(self.second), 2);
+        a.fraction(self.micros, self.fsp);
+        a
+    }
+}
+
+impl Time {
+    /// `[-]hh:mm:ss[.fraction]` (hours can exceed 24).
+    pub fn text(&self) -> Ascii {
+        let mut a = Ascii::new();
+        if self.negative {
+            a.byte(b'-');
+        }
+        a.num(self.hours, 2);
+        a.byte(b':');
+        a.num(u32::from(self.minute), 2);
+        a.byte(b':');
+        a.num(u32::from(self.second), 2);
+        a.fraction(self.micros, self.fsp);
+        a
+    }
+}
+
+/// A YEAR as SELECT prints it: four digits, `0000` for the zero year.
+pub fn year_text(year: u16) -> Ascii {
+    let mut a = Ascii::new();
+    a.num(u32::from(year), 4);
+    a
 }
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+        f.write_str(self.text().as_str())
     }
 }
 
 impl fmt::Display for DateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {:02}:{:02}:{:02}", self.date, self.hour, self.minute, self.second)?;
-        write_fraction(f, self.micros, self.fsp)
+        f.write_str(self.text().as_str())
     }
 }
 
 impl fmt::Display for Time {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.negative { "-" } else { "" };
-        write!(f, "{sign}{:02}:{:02}:{:02}", self.hours, self.minute, self.second)?;
-        write_fraction(f, self.micros, self.fsp)
+        f.write_str(self.text().as_str())
     }
 }
 
@@ -119,7 +243,7 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.to_utc().fmt(f)
+        f.write_str(self.to_utc().text().as_str())
     }
 }
 
