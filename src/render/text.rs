@@ -3,7 +3,15 @@
 //! pseudo-SQL (`### INSERT INTO ...`), one `###   column=value` per line.
 //! Times in header lines are UTC.
 
+use std::fmt::Write as _;
 use std::io::Write;
+
+/// `write!` into a String, which cannot fail.
+macro_rules! w {
+    ($dst:expr, $($arg:tt)*) => {{
+        let _ = write!($dst, $($arg)*);
+    }};
+}
 
 use gapless_decoder::events::rows::{Image, Row};
 use gapless_decoder::events::{RowsKind, TableMap};
@@ -70,7 +78,13 @@ fn push_image(out: &mut String, table: &TableMap, image: &Image<'_>) {
     for (i, (cell, col)) in image.iter().zip(table.columns.iter()).enumerate() {
         let Some(v) = cell else { continue };
         out.push_str("###   ");
-        out.push_str(&table.column_label(i));
+        match &table.columns[i].name {
+            Some(n) => out.push_str(n),
+            None => {
+                out.push('@');
+                out.push_str(itoa::Buffer::new().format(i + 1));
+            }
+        }
         out.push('=');
         push_text_value(out, &show(v, col));
         out.push('\n');
@@ -85,10 +99,11 @@ impl<W: Write> Render for TextRender<W> {
             self.checksum = fd.checksum == ChecksumAlg::Crc32;
         }
         if !ev.in_payload {
-            b.push_str(&format!("# at {}\n", ev.offset));
+            w!(b, "# at {}\n", ev.offset);
         }
         let when = Timestamp { seconds: ev.header.timestamp, micros: 0, fsp: 0 }.to_utc();
-        b.push_str(&format!(
+        w!(
+            b,
             "#{:02}{:02}{:02} {:02}:{:02}:{:02} server id {}  end_log_pos {}",
             when.date.year % 100,
             when.date.month,
@@ -98,57 +113,62 @@ impl<W: Write> Render for TextRender<W> {
             when.second,
             ev.header.server_id,
             ev.end_offset,
-        ));
+        );
         if self.checksum && !ev.in_payload && ev.raw.len() >= 4 {
             let t = &ev.raw[ev.raw.len() - 4..];
-            b.push_str(&format!(" CRC32 0x{:08x}", u32::from_le_bytes([t[0], t[1], t[2], t[3]])));
+            w!(b, " CRC32 0x{:08x}", u32::from_le_bytes([t[0], t[1], t[2], t[3]]));
         }
         b.push('\t');
         b.push_str(&ev.header.event_type.to_string());
         match &ev.data {
             EventData::FormatDescription(fd) => {
-                b.push_str(&format!(": binlog v {}, server v {}\n", fd.binlog_version, fd.server_version))
+                w!(b, ": binlog v {}, server v {}\n", fd.binlog_version, fd.server_version)
             }
             EventData::Query(q) => {
-                b.push_str(&format!(
+                w!(
+                    b,
                     "\tthread_id={}\texec_time={}\terror_code={}\n",
-                    q.thread_id, q.exec_time, q.error_code
-                ));
+                    q.thread_id,
+                    q.exec_time,
+                    q.error_code
+                );
                 if !q.schema.is_empty() {
-                    b.push_str(&format!("use `{}`/*!*/;\n", String::from_utf8_lossy(q.schema)));
+                    w!(b, "use `{}`/*!*/;\n", String::from_utf8_lossy(q.schema));
                 }
                 b.push_str(&q.query_text());
                 b.push_str("\n/*!*/;\n");
             }
             EventData::Gtid(_) | EventData::MariaGtid(_) => {
-                b.push_str(&format!(" {}\n", cx.gtid.unwrap_or("(anonymous)")))
+                w!(b, " {}\n", cx.gtid.unwrap_or("(anonymous)"))
             }
-            EventData::Xid(x) => b.push_str(&format!(" = {x}\nCOMMIT/*!*/;\n")),
+            EventData::Xid(x) => w!(b, " = {x}\nCOMMIT/*!*/;\n"),
             EventData::Rotate(r) => {
-                b.push_str(&format!(" to {}  pos: {}\n", String::from_utf8_lossy(r.next_file), r.position))
+                w!(b, " to {}  pos: {}\n", String::from_utf8_lossy(r.next_file), r.position)
             }
             EventData::TableMap(t) => {
-                b.push_str(&format!(": `{}`.`{}` mapped to number {}\n", t.schema, t.table, t.table_id))
+                w!(b, ": `{}`.`{}` mapped to number {}\n", t.schema, t.table, t.table_id)
             }
-            EventData::PreviousGtids(set) => b.push_str(&format!("\n# {set}\n")),
+            EventData::PreviousGtids(set) => w!(b, "\n# {set}\n"),
             EventData::MariaGtidList(list) => {
                 let items: Vec<String> = list.iter().map(|g| g.to_string()).collect();
-                b.push_str(&format!(" [{}]\n", items.join(",")));
+                w!(b, " [{}]\n", items.join(","));
             }
             EventData::RowsQuery(q) | EventData::AnnotateRows(q) => {
-                b.push_str(&format!("\n# {}\n", String::from_utf8_lossy(q).replace('\n', "\n# ")))
+                w!(b, "\n# {}\n", String::from_utf8_lossy(q).replace('\n', "\n# "))
             }
-            EventData::Unknown(body) => b.push_str(&format!(
+            EventData::Unknown(body) => w!(
+                b,
                 ": event type {} unknown to gapless, {} bytes not decoded\n",
                 ev.header.event_type.0,
                 body.len()
-            )),
+            ),
             EventData::Rows(rows) => {
-                b.push_str(&format!(
+                w!(
+                    b,
                     ": table id {}{}\n",
                     rows.table_id,
                     if rows.flags & 1 != 0 { " flags: STMT_END_F" } else { "" }
-                ));
+                );
                 let table = rows.table()?.clone();
                 let name = format!("`{}`.`{}`", table.schema, table.table);
                 let mut iter = rows.rows()?;
@@ -156,15 +176,15 @@ impl<W: Write> Render for TextRender<W> {
                 while iter.next_into(&mut row)? {
                     match rows.kind {
                         RowsKind::Write => {
-                            b.push_str(&format!("### INSERT INTO {name}\n### SET\n"));
+                            w!(b, "### INSERT INTO {name}\n### SET\n");
                             push_image(b, &table, &row.after);
                         }
                         RowsKind::Delete => {
-                            b.push_str(&format!("### DELETE FROM {name}\n### WHERE\n"));
+                            w!(b, "### DELETE FROM {name}\n### WHERE\n");
                             push_image(b, &table, &row.before);
                         }
                         RowsKind::Update | RowsKind::PartialUpdate => {
-                            b.push_str(&format!("### UPDATE {name}\n### WHERE\n"));
+                            w!(b, "### UPDATE {name}\n### WHERE\n");
                             push_image(b, &table, &row.before);
                             b.push_str("### SET\n");
                             push_image(b, &table, &row.after);
