@@ -57,20 +57,24 @@ pub fn push_text_value(out: &mut String, shown: &Shown<'_>) {
     }
 }
 
-/// Appends `s` as a single-quoted SQL string literal.
+/// Appends `s` as a single-quoted SQL string literal (runs without
+/// special characters are copied whole).
 pub fn push_quoted(out: &mut String, s: &str) {
     out.push('\'');
-    for ch in s.chars() {
-        match ch {
-            '\'' => out.push_str("\\'"),
-            '\\' => out.push_str("\\\\"),
-            '\0' => out.push_str("\\0"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\u{1a}' => out.push_str("\\Z"),
-            c => out.push(c),
-        }
+    let mut rest = s;
+    while let Some(i) = rest.bytes().position(|b| matches!(b, b'\'' | b'\\' | 0 | b'\n' | b'\r' | 0x1a)) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'\'' => "\\'",
+            b'\\' => "\\\\",
+            0 => "\\0",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            _ => "\\Z",
+        });
+        rest = &rest[i + 1..];
     }
+    out.push_str(rest);
     out.push('\'');
 }
 
@@ -201,5 +205,17 @@ impl<W: Write> Render for TextRender<W> {
     fn finish(&mut self) -> Result<(), RenderError> {
         self.out.flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_escapes_what_sql_needs() {
+        let mut out = String::new();
+        push_quoted(&mut out, "it's a\\b\0c\nd\re\u{1a}f é");
+        assert_eq!(out, "'it\\'s a\\\\b\\0c\\nd\\re\\Zf é'");
     }
 }
