@@ -41,6 +41,8 @@
 
 mod common;
 
+use gapless_decoder::values::temporal::days_from_civil;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -553,17 +555,6 @@ fn datetime_canon(s: &str, sep: char) -> Result<DateTime, String> {
         return Err(format!("negative time of day: {s:?}"));
     }
     Ok((num(d[0])?, num(d[1])?, num(d[2])?, h, mi, sec, frac))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
 }
 
 /// `b'0101'` → the bits, most significant first.

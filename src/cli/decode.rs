@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 use clap::{Args, ValueEnum};
 use gapless_decoder::gtid::{GtidSet, MariaGtid};
+use gapless_decoder::values::temporal::days_from_civil;
 
 use crate::decode::{self, Filters, GtidFilter, Plan};
 use crate::render::Format;
@@ -95,17 +96,6 @@ pub fn parse_datetime(s: &str) -> anyhow::Result<u32> {
     let days = days_from_civil(y, m, day);
     let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
     u32::try_from(secs).with_context(|| format!("time {s:?} is outside 1970..2106"))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Parses `--include-gtids`: MariaDB GTIDs when every item looks like

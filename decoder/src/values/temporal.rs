@@ -262,6 +262,18 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date: the inverse of
+/// [`civil_from_days`].
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Bytes of fraction stored after TIME2/DATETIME2/TIMESTAMP2 for `fsp`.
 pub fn fraction_len(fsp: u8) -> usize {
     usize::from(fsp).div_ceil(2)
@@ -382,6 +394,10 @@ mod tests {
     fn epoch_conversions() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        for days in [-719_468, -1, 0, 59, 19_723, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, i64::from(m), i64::from(d)), days);
+        }
         let ts = Timestamp { seconds: 2_147_483_647, micros: 0, fsp: 0 };
         assert_eq!(ts.to_string(), "2038-01-19 03:14:07");
         let zero = Timestamp { seconds: 0, micros: 0, fsp: 3 };
