@@ -1,0 +1,105 @@
+//! Replays every fuzz input in the tree, `fuzz/corpus/<target>/*` and
+//! `fuzz/regressions/<target>/*`, through the invariants the fuzz targets
+//! assert (`gapless_decoder::fuzzing`), so that `cargo test` on stable runs
+//! them. A missing or empty corpus directory is a failure, not a skip.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use gapless_decoder::fuzzing::{check_events, check_json, check_rows, JsonParser};
+
+const TARGETS: [&str; 3] = ["event_decoder", "row_decoder", "json_binary"];
+
+/// The JSON parser the fuzz targets use (`gapless_fuzz::serde_json_parses`).
+fn serde_json_parses(text: &str) -> Result<(), String> {
+    serde_json::from_str::<serde_json::Value>(text).map(drop).map_err(|e| e.to_string())
+}
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+    let mut files: Vec<PathBuf> = entries
+        .map(|entry| entry.unwrap_or_else(|e| panic!("listing {}: {e}", dir.display())).path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+/// The corpus of `target` (which must exist and hold files) and its
+/// regressions (optional: only crashes found so far are there).
+fn inputs(target: &str) -> Vec<PathBuf> {
+    let corpus = fuzz_dir().join("corpus").join(target);
+    assert!(
+        corpus.is_dir(),
+        "fuzz corpus {} is missing (regenerate it with fuzz/make_seeds.py)",
+        corpus.display()
+    );
+    let mut files = files_in(&corpus);
+    assert!(!files.is_empty(), "fuzz corpus {} is empty", corpus.display());
+    let regressions = fuzz_dir().join("regressions").join(target);
+    if regressions.is_dir() {
+        files.extend(files_in(&regressions));
+    }
+    files
+}
+
+fn replay(target: &str, check: fn(&[u8], JsonParser)) {
+    let files = inputs(target);
+    let mut failures = Vec::new();
+    for path in &files {
+        let data = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| check(&data, serde_json_parses))) {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failures.push(format!("{}: {msg}", path.display()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} {target} inputs break an invariant:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn event_decoder_inputs() {
+    replay("event_decoder", check_events);
+}
+
+#[test]
+fn row_decoder_inputs() {
+    replay("row_decoder", check_rows);
+}
+
+#[test]
+fn json_binary_inputs() {
+    replay("json_binary", check_json);
+}
+
+/// A directory under fuzz/regressions/ that names no target would never be
+/// replayed.
+#[test]
+fn regression_directories_name_targets() {
+    let dir = fuzz_dir().join("regressions");
+    if !dir.is_dir() {
+        return;
+    }
+    for entry in std::fs::read_dir(&dir).expect("readable fuzz/regressions") {
+        let path = entry.expect("dir entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        assert!(
+            path.is_dir() && TARGETS.contains(&name),
+            "{} is not a fuzz target's directory ({TARGETS:?})",
+            path.display()
+        );
+    }
+}
