@@ -10,7 +10,20 @@ use gapless_decoder::events::rows::{Image, Row};
 use gapless_decoder::events::{Column, RowsKind, TableMap};
 use gapless_decoder::{Event, EventData};
 
-use super::value::{push_decimal, push_hex, push_temporal, show, Shown};
+use super::value::{hex_chunks, show, Shown};
+
+/// `push_str` for the byte buffer JSON lines are built in: the output is
+/// bytes, so ASCII digits and hex need no UTF-8 check on the way in.
+trait PushStr {
+    fn push_str(&mut self, s: &str);
+}
+
+impl PushStr for Vec<u8> {
+    #[inline]
+    fn push_str(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+}
 use super::{Context, Render, RenderError};
 
 /// Output is batched in `buf` and written in chunks of at least this size,
@@ -22,12 +35,12 @@ const FLUSH_AT: usize = 1 << 20;
 pub struct JsonlRender<W: Write> {
     out: W,
     /// Lines not written yet.
-    buf: String,
+    buf: Vec<u8>,
     /// The part of a row's line that all rows of an event share.
-    prefix: String,
+    prefix: Vec<u8>,
     /// `"label":` for each column, per table map (keyed by its address;
     /// the Arc kept here keeps the address from being reused).
-    labels: HashMap<usize, (Arc<TableMap>, Vec<String>)>,
+    labels: HashMap<usize, (Arc<TableMap>, Vec<Vec<u8>>)>,
     /// Row buffers kept from one event to the next.
     spare: Row<'static>,
 }
@@ -37,8 +50,8 @@ impl<W: Write> JsonlRender<W> {
     pub fn new(out: W) -> Self {
         JsonlRender {
             out,
-            buf: String::with_capacity(FLUSH_AT + 64 * 1024),
-            prefix: String::new(),
+            buf: Vec::with_capacity(FLUSH_AT + 64 * 1024),
+            prefix: Vec::new(),
             labels: HashMap::new(),
             spare: Row::default(),
         }
@@ -46,15 +59,15 @@ impl<W: Write> JsonlRender<W> {
 }
 
 /// `"name":` (or `"@N":`) for every column of `table`.
-fn column_labels(table: &TableMap) -> Vec<String> {
+fn column_labels(table: &TableMap) -> Vec<Vec<u8>> {
     table
         .columns
         .iter()
         .enumerate()
         .map(|(i, col)| {
-            let mut l = String::new();
+            let mut l = Vec::new();
             push_label(&mut l, col, i);
-            l.push(':');
+            l.push(b':');
             l
         })
         .collect()
@@ -82,8 +95,8 @@ fn next_escape(b: &[u8], from: usize) -> usize {
 }
 
 /// Appends `s` as a JSON string literal.
-pub fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
+pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
     loop {
@@ -98,72 +111,72 @@ pub fn push_json_str(out: &mut String, s: &str) {
             b'\t' => out.push_str("\\t"),
             _ => {
                 out.push_str("\\u00");
-                push_hex(out, &[b]);
+                hex_chunks(&[b], |h| out.extend_from_slice(h));
             }
         }
         start = i + 1;
     }
-    out.push('"');
+    out.push(b'"');
 }
 
-fn push_value(out: &mut String, shown: &Shown<'_>) {
+fn push_value(out: &mut Vec<u8>, shown: &Shown<'_>) {
     match shown {
         Shown::Null => out.push_str("null"),
-        Shown::Number(n) => n.push(out),
+        Shown::Number(n) => n.with_text(|t| out.push_str(t)),
         // Digits, a sign and a point: nothing to escape.
         Shown::Decimal(d) => {
-            out.push('"');
-            push_decimal(out, d);
-            out.push('"');
+            out.push(b'"');
+            d.with_ascii(|b| out.extend_from_slice(b));
+            out.push(b'"');
         }
         Shown::Temporal(t) => {
-            out.push('"');
-            push_temporal(out, t);
-            out.push('"');
+            out.push(b'"');
+            out.extend_from_slice(t.text().as_bytes());
+            out.push(b'"');
         }
         Shown::Text(t) => push_json_str(out, t),
         Shown::Bytes(b) => {
-            out.push('"');
-            push_hex(out, b);
-            out.push('"');
+            out.push(b'"');
+            hex_chunks(b, |h| out.extend_from_slice(h));
+            out.push(b'"');
         }
         Shown::Json(j) => out.push_str(j),
         Shown::JsonDiff(d) => push_json_str(out, d),
     }
 }
 
-fn push_image(out: &mut String, table: &TableMap, labels: &[String], image: &Image<'_>) {
-    out.push('{');
+fn push_image(out: &mut Vec<u8>, table: &TableMap, labels: &[Vec<u8>], image: &Image<'_>) {
+    out.push(b'{');
     let mut first = true;
     for ((cell, col), label) in image.iter().zip(table.columns.iter()).zip(labels) {
         let Some(v) = cell else { continue };
         if !first {
-            out.push(',');
+            out.push(b',');
         }
         first = false;
-        out.push_str(label);
+        out.extend_from_slice(label);
         push_value(out, &show(v, col));
     }
-    out.push('}');
+    out.push(b'}');
 }
 
-fn push_label(out: &mut String, col: &Column, i: usize) {
+fn push_label(out: &mut Vec<u8>, col: &Column, i: usize) {
     match &col.name {
         Some(n) => push_json_str(out, n),
         None => {
             out.push_str("\"@");
             out.push_str(itoa::Buffer::new().format(i + 1));
-            out.push('"');
+            out.push(b'"');
         }
     }
 }
 
-fn push_u64(out: &mut String, v: u64) {
+fn push_u64(out: &mut Vec<u8>, v: u64) {
     out.push_str(itoa::Buffer::new().format(v));
 }
 
 /// Starts a line: the fields every object has (file … gtid).
-fn push_head(l: &mut String, cx: &Context<'_>, ev: &Event<'_>) {
+fn push_head(l: &mut Vec<u8>, cx: &Context<'_>, ev: &Event<'_>) {
     l.push_str("{\"file\":");
     push_json_str(l, cx.file);
     l.push_str(",\"pos\":");
@@ -185,7 +198,7 @@ impl<W: Write> JsonlRender<W> {
     /// Writes the batch once it is large enough (or always, at the end).
     fn write_out(&mut self, force: bool) -> Result<(), RenderError> {
         if force || self.buf.len() >= FLUSH_AT {
-            self.out.write_all(self.buf.as_bytes())?;
+            self.out.write_all(&self.buf)?;
             self.buf.clear();
         }
         Ok(())
@@ -196,7 +209,7 @@ impl<W: Write> JsonlRender<W> {
         cx: &Context<'_>,
         ev: &Event<'_>,
         kind: &str,
-        extra: impl FnOnce(&mut String),
+        extra: impl FnOnce(&mut Vec<u8>),
     ) -> Result<(), RenderError> {
         let l = &mut self.buf;
         push_head(l, cx, ev);
@@ -240,7 +253,7 @@ impl<W: Write> Render for JsonlRender<W> {
                 let mut row = std::mem::take(&mut self.spare).recycle();
                 while iter.next_into(&mut row)? {
                     let l = &mut self.buf;
-                    l.push_str(&self.prefix);
+                    l.extend_from_slice(&self.prefix);
                     if rows.kind.has_before() {
                         push_image(l, table, labels, &row.before);
                     } else {
@@ -346,16 +359,17 @@ mod tests {
             }
         }
         for s in cases {
-            let mut out = String::new();
+            let mut out = Vec::new();
             push_json_str(&mut out, &s);
-            assert_eq!(out, naive(&s), "{s:?}");
+            assert_eq!(String::from_utf8(out).unwrap(), naive(&s), "{s:?}");
         }
     }
 
     #[test]
     fn json_string_escapes() {
-        let mut s = String::new();
-        push_json_str(&mut s, "a\"b\\c\n\u{1}é");
+        let mut out = Vec::new();
+        push_json_str(&mut out, "a\"b\\c\n\u{1}é");
+        let s = String::from_utf8(out).unwrap();
         assert_eq!(s, "\"a\\\"b\\\\c\\n\\u0001é\"");
         let back: String = serde_json::from_str(&s).unwrap();
         assert_eq!(back, "a\"b\\c\n\u{1}é");

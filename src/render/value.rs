@@ -49,15 +49,20 @@ pub enum Number {
 }
 
 impl Number {
+    /// Calls `f` with the number's text.
+    pub fn with_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            Number::Int(v) => f(itoa::Buffer::new().format(v)),
+            Number::UInt(v) => f(itoa::Buffer::new().format(v)),
+            // FLOAT from its f32, so 1.1 stays 1.1.
+            Number::Float(v) => float_text(v, f64::from(v), f),
+            Number::Double(v) => float_text(v, v, f),
+        }
+    }
+
     /// Appends the number's text.
     pub fn push(self, out: &mut String) {
-        match self {
-            Number::Int(v) => out.push_str(itoa::Buffer::new().format(v)),
-            Number::UInt(v) => out.push_str(itoa::Buffer::new().format(v)),
-            // FLOAT from its f32, so 1.1 stays 1.1.
-            Number::Float(v) => push_float(out, v, f64::from(v)),
-            Number::Double(v) => push_float(out, v, v),
-        }
+        self.with_text(|t| out.push_str(t));
     }
 }
 
@@ -105,19 +110,24 @@ pub fn push_temporal(out: &mut String, t: &Temporal) {
     out.push_str(t.text().as_str());
 }
 
-/// Lowercase hex of `bytes`, appended to `out`, 64 input bytes at a time.
-pub fn push_hex(out: &mut String, bytes: &[u8]) {
+/// Calls `f` with the lowercase hex of `bytes`, 64 input bytes at a time.
+pub fn hex_chunks(bytes: &[u8], mut f: impl FnMut(&[u8])) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(bytes.len() * 2);
     let mut buf = [0u8; 128];
     for chunk in bytes.chunks(64) {
         for (pair, &b) in buf.chunks_exact_mut(2).zip(chunk) {
             pair[0] = HEX[usize::from(b >> 4)];
             pair[1] = HEX[usize::from(b & 0xf)];
         }
-        // Hex digits are ASCII.
-        out.push_str(std::str::from_utf8(&buf[..chunk.len() * 2]).unwrap_or_default());
+        f(&buf[..chunk.len() * 2]);
     }
+}
+
+/// Lowercase hex of `bytes`, appended to `out`.
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    out.reserve(bytes.len() * 2);
+    // Hex digits are ASCII.
+    hex_chunks(bytes, |h| out.push_str(std::str::from_utf8(h).unwrap_or_default()));
 }
 
 fn text_or_bytes<'v>(bytes: &'v [u8], col: &Column, pad_to: Option<usize>) -> Shown<'v> {
@@ -150,16 +160,15 @@ fn text_or_bytes<'v>(bytes: &'v [u8], col: &Column, pad_to: Option<usize>) -> Sh
 /// notation for very large and very small magnitudes as SELECT prints them,
 /// so the text stays short and every JSON parser reads it. MySQL cannot
 /// store NaN or infinity; should one appear it is printed as `null`.
-fn push_float<T: ryu::Float>(out: &mut String, v: T, magnitude: f64) {
+fn float_text<T: ryu::Float, R>(v: T, magnitude: f64, f: impl FnOnce(&str) -> R) -> R {
     if !magnitude.is_finite() {
-        out.push_str("null");
-        return;
+        return f("null");
     }
     let mut buf = ryu::Buffer::new();
     let text = buf.format_finite(v);
     // ryu writes integral values as "1.0"; SELECT and JSON readers are happy
     // with "1".
-    out.push_str(text.strip_suffix(".0").unwrap_or(text));
+    f(text.strip_suffix(".0").unwrap_or(text))
 }
 
 /// Reduces a value of column `col` to what the formats print.

@@ -101,6 +101,12 @@ impl Decimal<'_> {
     /// Calls `f` with the value's text, built on the stack: at most 65
     /// digits, a sign and a point.
     pub fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        // Only ASCII digits, '-' and '.' are written.
+        self.with_ascii(|b| f(std::str::from_utf8(b).unwrap_or_default()))
+    }
+
+    /// Like [`Decimal::with_text`], as bytes (ASCII).
+    pub fn with_ascii<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         let mut int_digits = [0u8; 72];
         let mut n_int = 0usize;
         let mut frac_digits = [0u8; 40];
@@ -141,8 +147,7 @@ impl Decimal<'_> {
             put(b".");
             put(frac_part);
         }
-        // Only ASCII digits, '-' and '.' were written.
-        f(std::str::from_utf8(&text[..len]).unwrap_or_default())
+        f(&text[..len])
     }
 }
 

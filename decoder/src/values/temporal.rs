@@ -132,6 +132,11 @@ impl Ascii {
         self.num(micros.min(999_999) / 10u32.pow(6 - fsp), fsp as usize);
     }
 
+    /// The text's bytes (ASCII).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         // Only ASCII digits and punctuation are ever written.
