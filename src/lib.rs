@@ -10,3 +10,4 @@
 pub mod cli;
 pub mod decode;
 pub mod render;
+pub mod stream;

@@ -60,5 +60,5 @@ pub use error::{DecodeError, Result};
 pub use events::{Decoder, Event, EventData};
 pub use format::{ChecksumAlg, FormatDescription};
 pub use header::{EventHeader, EventType};
-pub use reader::BinlogReader;
+pub use reader::{BinlogReader, PayloadEvents};
 pub use values::{ColumnType, Value};

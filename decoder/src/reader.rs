@@ -17,10 +17,67 @@ pub struct BinlogReader<'a> {
     data: &'a [u8],
     pos: usize,
     decoder: Decoder,
-    payload: Vec<u8>,
-    payload_pos: usize,
-    payload_outer: (u64, u64),
+    payload: PayloadEvents,
     done: bool,
+}
+
+/// The events packed in a TRANSACTION_PAYLOAD event, unpacked into a
+/// reusable buffer and decoded one at a time. [`BinlogReader`] uses it for
+/// files; a live stream, which gets events one by one, uses it directly.
+#[derive(Debug, Default)]
+pub struct PayloadEvents {
+    buf: Vec<u8>,
+    pos: usize,
+    outer: (u64, u64),
+}
+
+impl PayloadEvents {
+    /// If `ev` is a TRANSACTION_PAYLOAD, unpacks it (dropping what was left
+    /// of the previous one) and returns true.
+    pub fn load(&mut self, ev: &Event<'_>) -> Result<bool> {
+        let EventData::TransactionPayload(p) = &ev.data else { return Ok(false) };
+        self.clear();
+        p.decompress_into(&mut self.buf).inspect_err(|_| self.buf.clear())?;
+        self.outer = (ev.offset, ev.end_offset);
+        Ok(true)
+    }
+
+    /// Forgets the unpacked events.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.pos = 0;
+    }
+
+    /// Whether unpacked events remain.
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    /// The next unpacked event, decoded with `decoder` (which holds the
+    /// table maps of the transaction); `None` when all were handed out.
+    /// Errors name the payload event's position and the inner byte.
+    pub fn next<'s>(&'s mut self, decoder: &mut Decoder) -> Option<Result<Event<'s>>> {
+        if self.is_empty() {
+            return None;
+        }
+        let (outer, outer_end) = self.outer;
+        let p = self.pos;
+        let in_payload = |e: &DecodeError, at: usize| DecodeError::Invalid {
+            offset: outer,
+            what: "transaction payload",
+            detail: format!("inner event at payload byte {at}: {e}"),
+        };
+        let size = match frame(&self.buf, p, 0) {
+            Ok(size) => size,
+            Err(e) => {
+                self.clear();
+                return Some(Err(in_payload(&e, e.offset() as usize)));
+            }
+        };
+        self.pos += size;
+        let bytes = &self.buf[p..p + size];
+        Some(decoder.decode_payload_event(outer, outer_end, bytes).map_err(|e| in_payload(&e, p)))
+    }
 }
 
 /// Reads the header at `pos` and returns the event's size, checking that the
@@ -79,9 +136,7 @@ impl<'a> BinlogReader<'a> {
             data,
             pos: pos.min(data.len()),
             decoder,
-            payload: Vec::new(),
-            payload_pos: 0,
-            payload_outer: (0, 0),
+            payload: PayloadEvents::default(),
             done: false,
         }
     }
@@ -96,7 +151,6 @@ impl<'a> BinlogReader<'a> {
     pub fn seek(&mut self, pos: u64) {
         self.pos = usize::try_from(pos).unwrap_or(usize::MAX).min(self.data.len());
         self.payload.clear();
-        self.payload_pos = 0;
         self.done = false;
     }
 
@@ -110,30 +164,8 @@ impl<'a> BinlogReader<'a> {
     /// inside an event's body it can continue with the next event.
     #[allow(clippy::should_implement_trait)] // lending: events borrow the reader
     pub fn next(&mut self) -> Option<Result<Event<'_>>> {
-        if self.payload_pos < self.payload.len() {
-            let (outer, outer_end) = self.payload_outer;
-            let p = self.payload_pos;
-            let size = match frame(&self.payload, p, 0) {
-                Ok(size) => size,
-                Err(e) => {
-                    self.payload.clear();
-                    self.payload_pos = 0;
-                    return Some(Err(DecodeError::Invalid {
-                        offset: outer,
-                        what: "transaction payload",
-                        detail: format!("inner event at payload byte {}: {e}", e.offset()),
-                    }));
-                }
-            };
-            self.payload_pos += size;
-            let bytes = &self.payload[p..p + size];
-            return Some(self.decoder.decode_payload_event(outer, outer_end, bytes).map_err(|e| {
-                DecodeError::Invalid {
-                    offset: outer,
-                    what: "transaction payload",
-                    detail: format!("inner event at payload byte {p}: {e}"),
-                }
-            }));
+        if !self.payload.is_empty() {
+            return self.payload.next(&mut self.decoder);
         }
         if self.done || self.pos >= self.data.len() {
             return None;
@@ -149,13 +181,10 @@ impl<'a> BinlogReader<'a> {
         self.pos += size;
         let data: &'a [u8] = self.data;
         let result = self.decoder.decode(start as u64, &data[start..start + size]);
-        if let Ok(Event { data: EventData::TransactionPayload(p), offset, end_offset, .. }) = &result {
-            if let Err(e) = p.decompress_into(&mut self.payload) {
-                self.payload.clear();
+        if let Ok(ev) = &result {
+            if let Err(e) = self.payload.load(ev) {
                 return Some(Err(e));
             }
-            self.payload_pos = 0;
-            self.payload_outer = (*offset, *end_offset);
         }
         Some(result)
     }

@@ -199,6 +199,7 @@ mod tests {
         full.extend_from_slice(args);
         Cli::try_parse_from(full).map(|c| match c.command {
             Command::Decode(d) => d,
+            other => panic!("parsed as {other:?}"),
         })
     }
 

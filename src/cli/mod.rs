@@ -3,6 +3,7 @@
 //! stay in this module.
 
 pub mod decode;
+pub mod stream;
 
 use clap::{Parser, Subcommand};
 
@@ -21,16 +22,34 @@ pub struct Cli {
 pub enum Command {
     /// Decode binlog files to text, JSON lines or SQL (faster than mysqlbinlog).
     Decode(decode::DecodeArgs),
+    /// Follow a primary's binlog live as a replica and print each transaction.
+    Stream(stream::StreamArgs),
 }
 
 /// Exit codes: 0 success, 1 the work failed (bad input, I/O), 2 usage error
 /// (clap's own).
 pub const EXIT_FAILURE: i32 = 1;
 
+/// Logs to stderr: info and above unless $GAPLESS_LOG says otherwise
+/// (e.g. `GAPLESS_LOG=debug`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GAPLESS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
 /// Runs the parsed command and returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Decode(args) => decode::run(args),
+        Command::Stream(args) => {
+            init_logging();
+            stream::run(args)
+        }
     };
     match result {
         Ok(code) => code,

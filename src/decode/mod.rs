@@ -8,17 +8,19 @@
 mod filter;
 mod parallel;
 mod source;
+mod trx;
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use gapless_decoder::events::{Decoder, QueryEvent};
-use gapless_decoder::{BinlogReader, DecodeError, Event, EventData};
+use gapless_decoder::events::Decoder;
+use gapless_decoder::{BinlogReader, DecodeError, EventData};
 use thiserror::Error;
 
 pub use filter::{trx_id, Filters, GtidFilter, TrxId};
 use source::MappedFile;
+pub use trx::TrxState;
 
 use crate::render::{renderer, Context, Format, Options, Render, RenderError};
 
@@ -87,61 +89,6 @@ pub enum RunError {
         /// The renderer's error.
         error: RenderError,
     },
-}
-
-/// Tracks which transaction (GTID) the current event belongs to.
-#[derive(Debug, Default)]
-struct TrxState {
-    id: Option<TrxId>,
-    gtid: Option<String>,
-    in_trx: bool,
-    /// Clear the GTID after the current event was shown.
-    ends_here: bool,
-}
-
-impl TrxState {
-    fn observe(&mut self, ev: &Event<'_>) {
-        self.ends_here = false;
-        match &ev.data {
-            EventData::Gtid(_) => {
-                self.set(trx_id(ev));
-                self.in_trx = false;
-            }
-            EventData::MariaGtid(g) => {
-                self.set(trx_id(ev));
-                self.in_trx = !g.is_standalone();
-            }
-            EventData::Query(q) => self.query(q),
-            EventData::Xid(_) | EventData::XaPrepare(_) => {
-                self.in_trx = false;
-                self.ends_here = true;
-            }
-            _ => {}
-        }
-    }
-
-    fn set(&mut self, id: Option<TrxId>) {
-        self.gtid = id.as_ref().map(ToString::to_string);
-        self.id = id;
-    }
-
-    fn query(&mut self, q: &QueryEvent<'_>) {
-        let text = q.query.as_ref();
-        let is = |word: &[u8]| text.len() >= word.len() && text[..word.len()].eq_ignore_ascii_case(word);
-        if is(b"BEGIN") || is(b"XA START") {
-            self.in_trx = true;
-        } else if is(b"COMMIT") || is(b"ROLLBACK") || is(b"XA END") || !self.in_trx {
-            self.in_trx = false;
-            self.ends_here = true;
-        }
-    }
-
-    fn after_event(&mut self) {
-        if self.ends_here {
-            self.set(None);
-            self.ends_here = false;
-        }
-    }
 }
 
 /// Something to tell the user on stderr, in file order.
@@ -228,8 +175,8 @@ impl FileJob<'_> {
             // and GTIDs are needed by what follows) but not shown.
             let is_fde = matches!(ev.data, EventData::FormatDescription(_));
             let before_start = self.start.is_some_and(|s| ev.offset < s) && !is_fde;
-            if !before_start && plan.filters.selects(&ev, trx.id.as_ref()) {
-                let cx = Context { file: &self.name, gtid: trx.gtid.as_deref(), in_trx: Some(trx.in_trx) };
+            if !before_start && plan.filters.selects(&ev, trx.id()) {
+                let cx = Context { file: &self.name, gtid: trx.gtid(), in_trx: Some(trx.in_trx()) };
                 if let Err(e) = render.event(&cx, &ev) {
                     out.error = Some(RunError::Render { file: self.shown.clone(), error: e });
                     break;

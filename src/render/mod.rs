@@ -58,8 +58,14 @@ pub enum RenderError {
 pub trait Render {
     /// Writes whatever the format shows for `event`.
     fn event(&mut self, cx: &Context<'_>, event: &Event<'_>) -> Result<(), RenderError>;
-    /// Called once at the end.
+    /// Writes out everything buffered; called at the end.
     fn finish(&mut self) -> Result<(), RenderError>;
+    /// Writes out everything buffered so far, e.g. after each transaction
+    /// of a live stream. No renderer keeps end-of-output state, so this is
+    /// the same as [`finish`](Render::finish).
+    fn flush(&mut self) -> Result<(), RenderError> {
+        self.finish()
+    }
 }
 
 /// Choices that change what a format writes.

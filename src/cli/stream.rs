@@ -1,0 +1,350 @@
+//! `gapless stream`: flags, the password, signals, and the call into
+//! [`crate::stream`].
+
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::{Args, ValueEnum};
+use gapless_decoder::gtid::{GtidSet, MariaGtidList};
+use gapless_protocol::client::{ConnectOptions, Password};
+use gapless_protocol::tls::{SslMode, TlsOptions};
+use tracing::info;
+
+use crate::render::{renderer, Format, Options};
+use crate::stream::{self, DumpFrom, RawSink, RenderSink, SessionConfig, Sink, Start, StreamPlan};
+
+/// Environment variable holding the replication user's password.
+pub const PASSWORD_ENV: &str = "GAPLESS_PASSWORD";
+
+/// Output formats of the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StreamFormat {
+    /// Like `mysqlbinlog -v`.
+    Text,
+    /// One JSON object per changed row (docs/jsonl.md).
+    Jsonl,
+    /// Executable SQL that redoes the changes, with the original GTIDs.
+    Sql,
+    /// The events as received, after the binlog magic (a binlog file).
+    Raw,
+}
+
+/// Follow a primary's binlog live, as a replica, and print each transaction
+/// once it has committed.
+///
+/// The password comes from $GAPLESS_PASSWORD or --password-file (a file only
+/// its owner may read), never from the command line. On a dropped
+/// connection or a restarted primary the stream reconnects and resumes after
+/// the last whole transaction printed. Stop it with Ctrl-C or SIGTERM.
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// The primary: mysql://USER@HOST[:PORT] (no password here).
+    #[arg(long, value_name = "URL")]
+    pub source: String,
+    /// Replica server id to register with (default: a free one is picked).
+    #[arg(long, value_name = "N")]
+    pub server_id: Option<u32>,
+    /// Start at a binlog file and position, e.g. mysql-bin.000003:4.
+    #[arg(long, value_name = "FILE:POS", conflicts_with = "from_gtid")]
+    pub from: Option<String>,
+    /// Start after a GTID position: MariaDB GTIDs (0-1-42,1-2-7) or a MySQL
+    /// GTID set (uuid:1-42); the empty string is the beginning.
+    #[arg(long, value_name = "SET")]
+    pub from_gtid: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: StreamFormat,
+    /// Acknowledge semi-sync transactions once written out (when the primary
+    /// has semi-sync enabled).
+    #[arg(long)]
+    pub semi_sync: bool,
+    /// Heartbeat period asked of the primary, in seconds; three periods of
+    /// silence mean a dead connection.
+    #[arg(long, value_name = "SECS", default_value = "5")]
+    pub heartbeat: f64,
+    /// The longest wait between reconnect attempts, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "30")]
+    pub max_backoff: f64,
+    /// Host name shown in SHOW SLAVE HOSTS (default: gapless@<this host>).
+    #[arg(long, value_name = "NAME")]
+    pub report_host: Option<String>,
+    /// File holding the password (first line); must not be readable by
+    /// group or others.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// TLS: DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY.
+    #[arg(long, value_name = "MODE", default_value = "PREFERRED")]
+    pub ssl_mode: SslMode,
+    /// CA certificates (PEM) to verify the server with.
+    #[arg(long, value_name = "FILE")]
+    pub ssl_ca: Option<PathBuf>,
+    /// Client certificate (PEM).
+    #[arg(long, value_name = "FILE", requires = "ssl_key")]
+    pub ssl_cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "ssl_cert")]
+    pub ssl_key: Option<PathBuf>,
+    /// The server's RSA public key (PEM) for caching_sha2_password and
+    /// sha256_password without TLS (otherwise asked from the server).
+    #[arg(long, value_name = "FILE")]
+    pub server_public_key: Option<PathBuf>,
+}
+
+/// A parsed `mysql://USER@HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceUrl {
+    /// User name.
+    pub user: String,
+    /// Host name or IP (IPv6 without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl SourceUrl {
+    /// Parses the URL; a password in it is refused.
+    pub fn parse(url: &str) -> anyhow::Result<SourceUrl> {
+        let rest = url
+            .strip_prefix("mysql://")
+            .or_else(|| url.strip_prefix("mariadb://"))
+            .with_context(|| format!("--source {url:?}: expected mysql://USER@HOST[:PORT]"))?;
+        let rest = rest.trim_end_matches('/');
+        let Some((user, hostport)) = rest.rsplit_once('@') else {
+            bail!("--source {url:?}: no user; expected mysql://USER@HOST[:PORT]");
+        };
+        if user.contains(':') {
+            bail!(
+                "--source: a password does not belong on the command line (other users can read it); \
+                 set ${PASSWORD_ENV} or use --password-file"
+            );
+        }
+        if user.is_empty() {
+            bail!("--source {url:?}: empty user name");
+        }
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (host, after) =
+                v6.split_once(']').with_context(|| format!("--source {url:?}: unclosed ["))?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            }
+        };
+        if host.is_empty() {
+            bail!("--source {url:?}: empty host");
+        }
+        let port = match port {
+            None => 3306,
+            Some(p) => p.parse().with_context(|| format!("--source {url:?}: bad port {p:?}"))?,
+        };
+        Ok(SourceUrl { user: user.to_string(), host: host.to_string(), port })
+    }
+}
+
+/// Reads the password: --password-file, else $GAPLESS_PASSWORD, else none.
+pub fn read_password(file: Option<&Path>) -> anyhow::Result<Password> {
+    if let Some(path) = file {
+        check_private(path)?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let line = text.lines().next().unwrap_or("");
+        return Ok(Password::new(line.as_bytes()));
+    }
+    Ok(std::env::var_os(PASSWORD_ENV).map(|p| Password::new(p.into_encoded_bytes())).unwrap_or_default())
+}
+
+/// Refuses a password file others can read.
+fn check_private(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).with_context(|| format!("--password-file {}", path.display()))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            bail!(
+                "--password-file {}: mode {mode:04o} lets others read it; chmod 600 it first",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Parses `FILE:POS`.
+fn parse_file_pos(s: &str) -> anyhow::Result<DumpFrom> {
+    let (file, pos) = s.rsplit_once(':').with_context(|| format!("--from {s:?}: expected FILE:POS"))?;
+    let position: u64 = pos.parse().with_context(|| format!("--from {s:?}: bad position {pos:?}"))?;
+    if file.is_empty() || position < 4 {
+        bail!("--from {s:?}: expected FILE:POS with POS >= 4 (4 is the first event)");
+    }
+    Ok(DumpFrom::Position { file: file.to_string(), position })
+}
+
+/// Parses a GTID start: MariaDB's D-S-N list, or a MySQL set.
+fn parse_gtid_start(s: &str) -> anyhow::Result<DumpFrom> {
+    if s.trim().is_empty() {
+        return Ok(DumpFrom::MariaGtid(MariaGtidList::new()));
+    }
+    if let Ok(list) = s.parse::<MariaGtidList>() {
+        return Ok(DumpFrom::MariaGtid(list));
+    }
+    let set: GtidSet = s
+        .parse()
+        .with_context(|| format!("--from-gtid {s:?}: neither MariaDB GTIDs nor a MySQL GTID set"))?;
+    Ok(DumpFrom::MysqlGtid(set))
+}
+
+fn seconds(flag: &str, secs: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("--{flag} {secs}: expected a positive number of seconds"))
+}
+
+/// Turns the flags into a plan.
+pub fn plan(args: &StreamArgs) -> anyhow::Result<StreamPlan> {
+    let url = SourceUrl::parse(&args.source)?;
+    let mut connect = ConnectOptions::new(url.host, url.port, url.user);
+    connect.password = read_password(args.password_file.as_deref())?;
+    connect.tls = TlsOptions {
+        mode: args.ssl_mode,
+        ca: args.ssl_ca.clone(),
+        cert: args.ssl_cert.clone(),
+        key: args.ssl_key.clone(),
+    };
+    if let Some(path) = &args.server_public_key {
+        connect.server_public_key =
+            Some(std::fs::read(path).with_context(|| format!("--server-public-key {}", path.display()))?);
+    }
+    let start = match (&args.from, &args.from_gtid) {
+        (Some(from), _) => Start::At(parse_file_pos(from)?),
+        (None, Some(gtid)) => Start::At(parse_gtid_start(gtid)?),
+        (None, None) => Start::Current,
+    };
+    let report_host = args.report_host.clone().unwrap_or_else(default_report_host);
+    Ok(StreamPlan {
+        session: SessionConfig {
+            connect,
+            report_host,
+            heartbeat: seconds("heartbeat", args.heartbeat)?,
+            semi_sync: args.semi_sync,
+        },
+        server_id: args.server_id,
+        start,
+        max_backoff: seconds("max-backoff", args.max_backoff)?,
+    })
+}
+
+fn default_report_host() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        "gapless".into()
+    } else {
+        format!("gapless@{host}")
+    }
+}
+
+/// Runs `gapless stream`.
+pub fn run(args: StreamArgs) -> anyhow::Result<i32> {
+    let plan = plan(&args)?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+    let stdout = io::stdout();
+    let out = BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut sink: Box<dyn Sink> = match args.format {
+        StreamFormat::Raw => Box::new(RawSink::new(out)),
+        StreamFormat::Text => {
+            Box::new(RenderSink::new(renderer(Format::Text, Options::default(), Box::new(out))))
+        }
+        StreamFormat::Jsonl => {
+            Box::new(RenderSink::new(renderer(Format::Jsonl, Options::default(), Box::new(out))))
+        }
+        StreamFormat::Sql => {
+            Box::new(RenderSink::new(renderer(Format::Sql, Options::default(), Box::new(out))))
+        }
+    };
+    let summary = runtime.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = tx.send(true);
+        });
+        stream::run(&plan, sink.as_mut(), rx).await
+    })?;
+    let resume = &summary.resume;
+    info!(
+        events = summary.events,
+        units = summary.units,
+        connections = summary.connections,
+        resume = %format!("{}:{}", resume.file, resume.position),
+        "stopped"
+    );
+    Ok(0)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_urls() {
+        let u = SourceUrl::parse("mysql://repl@db1.example:3307").unwrap();
+        assert_eq!(u, SourceUrl { user: "repl".into(), host: "db1.example".into(), port: 3307 });
+        assert_eq!(SourceUrl::parse("mysql://repl@127.0.0.1").unwrap().port, 3306);
+        let v6 = SourceUrl::parse("mysql://repl@[::1]:3310/").unwrap();
+        assert_eq!((v6.host.as_str(), v6.port), ("::1", 3310));
+        let err = SourceUrl::parse("mysql://repl:secret@db1").unwrap_err().to_string();
+        assert!(err.contains("password") && !err.contains("secret"), "{err}");
+        for bad in ["db1:3306", "mysql://db1", "mysql://@db1", "mysql://u@:3306", "mysql://u@h:x"] {
+            assert!(SourceUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn start_points() {
+        assert_eq!(
+            parse_file_pos("mysql-bin.000003:1234").unwrap(),
+            DumpFrom::Position { file: "mysql-bin.000003".into(), position: 1234 }
+        );
+        assert!(parse_file_pos("mysql-bin.000003").is_err());
+        assert!(parse_file_pos("f:2").is_err());
+        assert!(matches!(parse_gtid_start("0-1-42,1-2-7").unwrap(), DumpFrom::MariaGtid(l) if l.len() == 2));
+        assert!(matches!(
+            parse_gtid_start("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5").unwrap(),
+            DumpFrom::MysqlGtid(_)
+        ));
+        assert!(parse_gtid_start("nonsense").is_err());
+    }
+
+    #[test]
+    fn password_file_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("gapless-pw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pw");
+        std::fs::write(&path, "s3cret\nignored\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = read_password(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("chmod 600") && !err.contains("s3cret"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_password(Some(&path)).unwrap().expose(), b"s3cret");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,351 @@
+//! `gapless stream`: follow a primary's binlog as a replica would, and hand
+//! each transaction on once it is complete.
+//!
+//! The loop connects, streams, and on a broken connection or a restarted
+//! primary reconnects with backoff, resuming just past the last whole
+//! transaction it handed on: the output has no gap and no duplicate across
+//! reconnects. Errors that will not go away by retrying (wrong password, a
+//! purged position, a server id taken by another replica) stop it with the
+//! server's own message.
+
+mod output;
+mod session;
+mod tracker;
+
+use std::time::Duration;
+
+use gapless_protocol::client::{BinlogStream, ClientError};
+use thiserror::Error;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+pub use output::{RawSink, RenderSink, Sink, SinkError};
+pub use session::{DumpFrom, SessionConfig};
+pub use tracker::{Received, ResumePoint, TrackError, Tracker};
+
+/// Where the stream starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// The primary's current end of binlog: only new transactions.
+    Current,
+    /// A file and position, or after a GTID position.
+    At(DumpFrom),
+}
+
+/// What to stream and how.
+#[derive(Debug, Clone)]
+pub struct StreamPlan {
+    /// Connection and session settings.
+    pub session: SessionConfig,
+    /// The replica server id; picked from the free ones when `None`.
+    pub server_id: Option<u32>,
+    /// Where to start.
+    pub start: Start,
+    /// The longest wait between reconnect attempts.
+    pub max_backoff: Duration,
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Binlog events received (heartbeats and made-up events not counted).
+    pub events: u64,
+    /// Transactions and other units handed on.
+    pub units: u64,
+    /// Connections opened (1 + reconnects).
+    pub connections: u64,
+    /// Where a next run would resume.
+    pub resume: ResumePoint,
+}
+
+/// Why streaming stopped.
+#[derive(Debug, Error)]
+pub enum StreamError {
+    /// Talking to the primary failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The server id is registered by another replica.
+    #[error(
+        "{addr}: server id {server_id} is already used by the replica at '{host}'; \
+         streaming with it would disconnect that replica. Pick another --server-id (or leave it out)"
+    )]
+    DuplicateServerId {
+        /// The primary.
+        addr: String,
+        /// The id.
+        server_id: u32,
+        /// The other replica's reported host.
+        host: String,
+    },
+    /// The primary kicked this stream off for another replica with the same
+    /// server id.
+    #[error(
+        "{addr}: the primary dropped this stream for another replica with server id {server_id} ('{host}')"
+    )]
+    Replaced {
+        /// The primary.
+        addr: String,
+        /// The id.
+        server_id: u32,
+        /// The other replica's reported host.
+        host: String,
+    },
+    /// Binary logging is off on the primary.
+    #[error("{addr}: SHOW MASTER STATUS is empty: binary logging is disabled on this server (log_bin=OFF)")]
+    NoBinlog {
+        /// The primary.
+        addr: String,
+    },
+    /// COM_BINLOG_DUMP carries 32-bit positions.
+    #[error("{file}:{position}: positions past 4 GiB can only be reached with --from-gtid")]
+    PositionTooLarge {
+        /// File.
+        file: String,
+        /// Position.
+        position: u64,
+    },
+    /// The streamed events did not decode.
+    #[error(transparent)]
+    Track(#[from] TrackError),
+    /// Output failed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+impl StreamError {
+    fn is_transient(&self) -> bool {
+        matches!(self, StreamError::Client(e) if e.is_transient())
+    }
+}
+
+/// Streams until `stop` turns true, or a permanent error.
+pub async fn run(
+    plan: &StreamPlan,
+    sink: &mut dyn Sink,
+    mut stop: watch::Receiver<bool>,
+) -> Result<Summary, StreamError> {
+    let mut summary = Summary::default();
+    let (server_id, mut tracker, gtid_mode) = match prepare(plan, &mut stop).await? {
+        Some(ready) => ready,
+        None => return Ok(summary),
+    };
+    let mut backoff = Backoff::new(plan.max_backoff);
+    let mut units = Vec::new();
+    loop {
+        let from = dump_from(tracker.resume_point(), gtid_mode);
+        let opened = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => break,
+            r = session::open(&plan.session, server_id, &from) => r,
+        };
+        let (mut stream, checksums) = match opened {
+            Ok(s) => s,
+            Err(e) if e.is_transient() => {
+                let wait = backoff.next();
+                warn!("{e}; retrying in {wait:?}");
+                if sleep_or_stop(wait, &mut stop).await {
+                    break;
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        summary.connections += 1;
+        tracker.reconnected(checksums);
+        let result = pump(&mut stream, &mut tracker, sink, &mut units, &mut summary, &mut stop).await;
+        units.clear();
+        match result {
+            Ok(()) => break,
+            Err(e) if e.is_transient() => {
+                sink.flush()?;
+                let (file, pos) = tracker.position();
+                warn!(at = %format!("{file}:{pos}"), "{e}");
+                if let Some(replaced) = replaced_by_twin(plan, server_id, &e).await {
+                    return Err(replaced);
+                }
+                backoff.reset_if_streamed(summary.events);
+                let wait = backoff.next();
+                info!(resume = %dump_from(tracker.resume_point(), gtid_mode), "reconnecting in {wait:?}");
+                if sleep_or_stop(wait, &mut stop).await {
+                    break;
+                }
+            }
+            Err(e) => {
+                let _ = sink.flush();
+                return Err(e);
+            }
+        }
+    }
+    sink.flush()?;
+    summary.resume = tracker.resume_point().clone();
+    Ok(summary)
+}
+
+/// Picks the server id and the start point; `None` if stopped meanwhile.
+async fn prepare(
+    plan: &StreamPlan,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Option<(u32, Tracker, bool)>, StreamError> {
+    let mut backoff = Backoff::new(plan.max_backoff);
+    loop {
+        let attempt = async {
+            let mut conn = session::connect(&plan.session).await?;
+            let server_id = match plan.server_id {
+                Some(id) => id,
+                None => session::pick_server_id(&mut conn).await?,
+            };
+            let from = match &plan.start {
+                Start::Current => session::current_position(&mut conn).await?,
+                Start::At(from) => from.clone(),
+            };
+            conn.close().await;
+            Ok::<_, StreamError>((server_id, from))
+        };
+        let result = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return Ok(None),
+            r = attempt => r,
+        };
+        match result {
+            Ok((server_id, from)) => {
+                let gtid_mode = !matches!(from, DumpFrom::Position { .. });
+                let mut resume = ResumePoint::default();
+                match from {
+                    DumpFrom::Position { file, position } => {
+                        resume.file = file;
+                        resume.position = position;
+                    }
+                    DumpFrom::MariaGtid(list) => resume.maria = list,
+                    DumpFrom::MysqlGtid(set) => resume.mysql = set,
+                }
+                return Ok(Some((server_id, Tracker::new(resume), gtid_mode)));
+            }
+            Err(e) if e.is_transient() => {
+                let wait = backoff.next();
+                warn!("{e}; retrying in {wait:?}");
+                if sleep_or_stop(wait, stop).await {
+                    return Ok(None);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The dump start for the resume point: by GTID when the run started by
+/// GTID, else by file and position.
+fn dump_from(resume: &ResumePoint, gtid_mode: bool) -> DumpFrom {
+    match gtid_mode {
+        true if !resume.mysql.is_empty() => DumpFrom::MysqlGtid(resume.mysql.clone()),
+        true => DumpFrom::MariaGtid(resume.maria.clone()),
+        false => DumpFrom::Position { file: resume.file.clone(), position: resume.position },
+    }
+}
+
+/// Moves events from the stream through the tracker to the sink until the
+/// stream ends, fails, or `stop` turns true.
+async fn pump(
+    stream: &mut BinlogStream,
+    tracker: &mut Tracker,
+    sink: &mut dyn Sink,
+    units: &mut Vec<tracker::Received>,
+    summary: &mut Summary,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), StreamError> {
+    // The (file, end) of an event the primary wants acknowledged.
+    let mut ack: Option<(String, u64)> = None;
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let next = match stream.try_next()? {
+            Some(next) => next,
+            None => {
+                // Nothing buffered: a good moment to write out.
+                sink.flush()?;
+                tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                    next = stream.next() => next?,
+                }
+            }
+        };
+        let Some(event) = next else { return Ok(()) };
+        if tracker.push(event.bytes, units)? {
+            summary.events += 1;
+        }
+        if event.needs_ack {
+            let (file, pos) = tracker.position();
+            ack = Some((file.to_string(), pos));
+        }
+        if !units.is_empty() {
+            summary.units += 1;
+            sink.write(units)?;
+            units.clear();
+        }
+        if let Some((file, pos)) = ack.take_if(|_| !tracker.in_transaction()) {
+            sink.flush()?;
+            stream.ack(file.as_bytes(), pos).await?;
+        }
+    }
+}
+
+/// After a dropped connection: if another replica now holds our server id,
+/// the primary dropped us for it.
+async fn replaced_by_twin(plan: &StreamPlan, server_id: u32, error: &StreamError) -> Option<StreamError> {
+    if !matches!(
+        error,
+        StreamError::Client(ClientError::Closed { .. } | ClientError::Io { .. } | ClientError::Server { .. })
+    ) {
+        return None;
+    }
+    let mut conn = session::connect(&plan.session).await.ok()?;
+    let replicas = session::replica_ids(&mut conn).await.ok()?;
+    conn.close().await;
+    replicas.into_iter().find_map(|(id, host)| {
+        (id == server_id && host != plan.session.report_host).then(|| StreamError::Replaced {
+            addr: plan.session.connect.addr(),
+            server_id,
+            host,
+        })
+    })
+}
+
+/// Sleeps, or returns true early when asked to stop.
+async fn sleep_or_stop(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = stop.wait_for(|s| *s) => true,
+        _ = tokio::time::sleep(wait) => false,
+    }
+}
+
+/// Exponential backoff from 250 ms up to a ceiling.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+    max: Duration,
+    events_at_last_reset: u64,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(250);
+
+    fn new(max: Duration) -> Self {
+        Backoff { next: Self::FIRST, max, events_at_last_reset: 0 }
+    }
+
+    fn next(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(self.max);
+        wait
+    }
+
+    /// A connection that delivered events was healthy: start over from the
+    /// short wait.
+    fn reset_if_streamed(&mut self, events: u64) {
+        if events > self.events_at_last_reset {
+            self.next = Self::FIRST;
+            self.events_at_last_reset = events;
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Where each streamed event lives in the primary's binlog, which events
+//! form a transaction, and where to resume after a reconnect.
+//!
+//! Sans-IO: it sees event bytes in the order the primary sent them and
+//! hands back whole units, a non-transactional event or a complete
+//! transaction, with their coordinates. A transaction is handed back only
+//! when its commit arrives, so a connection that breaks mid-transaction
+//! leaves nothing half-shown: the tracker drops the partial transaction and
+//! the stream resumes at the end of the last unit handed back.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gapless_decoder::gtid::{GtidSet, MariaGtidList};
+use gapless_decoder::header::HEADER_LEN;
+use gapless_decoder::{DecodeError, Decoder, EventData, EventType};
+
+use crate::decode::{TrxId, TrxState};
+
+/// Set on events the primary makes up for the stream (the ROTATE at the
+/// start of a dump), which are not in any binlog file.
+const LOG_EVENT_ARTIFICIAL_F: u16 = 0x20;
+
+/// One event as received, with its place in the primary's binlog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The event, header to checksum.
+    pub bytes: Bytes,
+    /// The binlog file it is in.
+    pub file: Arc<str>,
+    /// Its first byte's position in that file.
+    pub offset: u64,
+    /// The position just past it.
+    pub end: u64,
+    /// The GTID of the transaction it belongs to, as text.
+    pub gtid: Option<Arc<str>>,
+    /// A FORMAT_DESCRIPTION the primary sent again because the stream
+    /// started mid-file: decode with it, but it is not new.
+    pub resent: bool,
+}
+
+/// Where to pick the stream up again: just past the last unit handed out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// Binlog file and position.
+    pub file: String,
+    /// Position in `file`.
+    pub position: u64,
+    /// MariaDB: the last GTID handed out, per domain.
+    pub maria: MariaGtidList,
+    /// MySQL: every GTID handed out (plus the start set).
+    pub mysql: GtidSet,
+}
+
+/// The stream's bytes did not decode.
+#[derive(Debug, thiserror::Error)]
+#[error("event at {file}:{offset}: {error}")]
+pub struct TrackError {
+    /// The binlog file the event is in.
+    pub file: String,
+    /// Its position.
+    pub offset: u64,
+    /// What is wrong.
+    pub error: DecodeError,
+}
+
+/// Follows the stream; see the module docs.
+#[derive(Debug)]
+pub struct Tracker {
+    decoder: Decoder,
+    trx: TrxState,
+    file: Arc<str>,
+    next_pos: u64,
+    /// Events of the transaction being received.
+    open: Vec<Received>,
+    /// The stream's events end in a CRC32.
+    checksums: bool,
+    resume: ResumePoint,
+}
+
+impl Tracker {
+    /// A tracker for a stream that starts at `resume`.
+    pub fn new(resume: ResumePoint) -> Self {
+        Tracker {
+            decoder: Decoder::new(),
+            trx: TrxState::default(),
+            file: Arc::from(resume.file.as_str()),
+            next_pos: resume.position,
+            open: Vec::new(),
+            checksums: false,
+            resume,
+        }
+    }
+
+    /// Where a new connection should start.
+    pub fn resume_point(&self) -> &ResumePoint {
+        &self.resume
+    }
+
+    /// The binlog file and position of the next event expected.
+    pub fn position(&self) -> (&str, u64) {
+        (&self.file, self.next_pos)
+    }
+
+    /// Whether a transaction has started but not committed.
+    pub fn in_transaction(&self) -> bool {
+        !self.open.is_empty()
+    }
+
+    /// A new connection, whose events carry checksums or not: drop the
+    /// partial transaction (the primary sends it again) and continue from
+    /// the resume point.
+    pub fn reconnected(&mut self, checksums: bool) {
+        self.checksums = checksums;
+        self.open.clear();
+        self.trx = TrxState::default();
+        self.file = Arc::from(self.resume.file.as_str());
+        self.next_pos = self.resume.position;
+    }
+
+    /// Takes the next event off the stream. Whole units it completes are
+    /// appended to `out`; the return value says whether the event was part
+    /// of the binlog (false for heartbeats and events the primary made up).
+    pub fn push(&mut self, bytes: Bytes, out: &mut Vec<Received>) -> Result<bool, TrackError> {
+        let header = RawHeader::read(&bytes);
+        if matches!(header.event_type, EventType::HEARTBEAT | EventType::HEARTBEAT_V2) {
+            return Ok(false);
+        }
+        // Events the primary makes up for this stream, or sends again (the
+        // FORMAT_DESCRIPTION of the file when a dump starts mid-file), have
+        // log_pos 0 or the artificial flag. MariaDB 11.4 also writes log_pos
+        // 0 inside transactions, so position is counted from sizes there.
+        let artificial = header.flags & LOG_EVENT_ARTIFICIAL_F != 0
+            || (header.log_pos == 0
+                && matches!(
+                    header.event_type,
+                    EventType::ROTATE
+                        | EventType::FORMAT_DESCRIPTION
+                        | EventType::MARIA_GTID_LIST
+                        | EventType::MARIA_BINLOG_CHECKPOINT
+                ));
+        let offset = match (artificial, header.event_type) {
+            (true, EventType::FORMAT_DESCRIPTION) => 4,
+            (true, _) => self.next_pos,
+            (false, _) if header.log_pos != 0 => {
+                u64::from(header.log_pos).saturating_sub(u64::from(header.size))
+            }
+            (false, _) => self.next_pos,
+        };
+        let end = offset + u64::from(header.size);
+        let fail = |file: &str, error| TrackError { file: file.to_string(), offset, error };
+        if header.event_type == EventType::ROTATE {
+            // Read here, not by the decoder: the made-up ROTATE that opens
+            // a stream comes before the FORMAT_DESCRIPTION that says whether
+            // events end in a checksum.
+            let (next, position) = self.rotate(&bytes, offset).map_err(|e| fail(&self.file, e))?;
+            if !artificial {
+                // The end of a file: the next unit starts in the new one.
+                out.push(self.received(bytes, offset, end));
+                self.resume.file = next.clone();
+                self.resume.position = position;
+            }
+            self.file = Arc::from(next.as_str());
+            self.next_pos = position;
+            return Ok(!artificial);
+        }
+        let ev = self.decoder.decode(offset, &bytes).map_err(|e| fail(&self.file, e))?;
+        if artificial {
+            if header.event_type == EventType::FORMAT_DESCRIPTION {
+                let mut fde = self.received(bytes, offset, end);
+                fde.resent = true;
+                out.push(fde);
+            }
+            return Ok(false);
+        }
+        self.next_pos = end;
+        self.trx.observe(&ev);
+        let starts_trx = matches!(ev.data, EventData::Gtid(_) | EventData::MariaGtid(_));
+        let gtid = self.trx.gtid().map(Arc::from);
+        let received = Received { gtid, ..self.received(bytes.clone(), offset, end) };
+        let ends = self.trx.ends_here();
+        let id = self.trx.id().cloned();
+        self.trx.after_event();
+
+        if starts_trx || self.trx.in_trx() || !self.open.is_empty() {
+            self.open.push(received);
+            if ends {
+                self.commit(id, out);
+            }
+        } else {
+            out.push(received);
+            self.resume.file = self.file.to_string();
+            self.resume.position = end;
+        }
+        Ok(true)
+    }
+
+    fn received(&self, bytes: Bytes, offset: u64, end: u64) -> Received {
+        Received { bytes, file: self.file.clone(), offset, end, gtid: None, resent: false }
+    }
+
+    /// The next file and position a ROTATE names.
+    fn rotate(&self, bytes: &[u8], offset: u64) -> Result<(String, u64), DecodeError> {
+        let trailer = if self.checksums { 4 } else { 0 };
+        let body = bytes.get(HEADER_LEN..bytes.len().saturating_sub(trailer)).unwrap_or(&[]);
+        if body.len() < 8 {
+            return Err(DecodeError::Truncated {
+                offset,
+                what: "ROTATE event",
+                needed: (HEADER_LEN + 8 + trailer) as u64,
+                available: bytes.len() as u64,
+            });
+        }
+        let position = u64::from_le_bytes(body[..8].try_into().expect("8 bytes"));
+        Ok((String::from_utf8_lossy(&body[8..]).into_owned(), position))
+    }
+
+    fn commit(&mut self, id: Option<TrxId>, out: &mut Vec<Received>) {
+        let last = self.open.last().expect("commit of an empty transaction");
+        self.resume.file = last.file.to_string();
+        self.resume.position = last.end;
+        match id {
+            Some(TrxId::Maria(g)) => {
+                self.resume.maria.set(g);
+            }
+            Some(TrxId::Mysql(g)) => {
+                self.resume.mysql.insert(&g);
+            }
+            None => {}
+        }
+        out.append(&mut self.open);
+    }
+}
+
+/// The header fields the tracker needs before decoding.
+struct RawHeader {
+    event_type: EventType,
+    size: u32,
+    log_pos: u32,
+    flags: u16,
+}
+
+impl RawHeader {
+    /// `bytes` is at least a header long: the protocol layer checks that.
+    fn read(bytes: &[u8]) -> RawHeader {
+        debug_assert!(bytes.len() >= HEADER_LEN);
+        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+        RawHeader {
+            event_type: EventType(bytes[4]),
+            size: u32_at(9),
+            log_pos: u32_at(13),
+            flags: u16::from_le_bytes([bytes[17], bytes[18]]),
+        }
+    }
+}
