@@ -54,6 +54,12 @@ impl Framer {
         self.partial = None;
     }
 
+    /// Sets the sequence id the next frame must carry: a semi-sync primary
+    /// restarts its count after each event it wants acknowledged.
+    pub fn set_sequence(&mut self, seq: u8) {
+        self.seq = seq;
+    }
+
     /// The sequence id the next frame (in either direction) must carry.
     pub fn sequence(&self) -> u8 {
         self.seq

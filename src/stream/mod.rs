@@ -116,6 +116,15 @@ impl StreamError {
     fn is_transient(&self) -> bool {
         matches!(self, StreamError::Client(e) if e.is_transient())
     }
+
+    /// The primary ended the stream because another replica connected with
+    /// the same server id (MariaDB 4052; MySQL 1236 with this message).
+    fn is_same_server_id(&self) -> bool {
+        let StreamError::Client(e) = self else { return false };
+        e.server_error().is_some_and(|e| {
+            e.code == 4052 || (e.code == 1236 && e.message.contains("same server_uuid/server_id"))
+        })
+    }
 }
 
 /// Streams until `stop` turns true, or a permanent error.
@@ -160,7 +169,7 @@ pub async fn run(
                 sink.flush()?;
                 let (file, pos) = tracker.position();
                 warn!(at = %format!("{file}:{pos}"), "{e}");
-                if let Some(replaced) = replaced_by_twin(plan, server_id, &e).await {
+                if let Some(replaced) = replaced_by_twin(plan, server_id).await {
                     return Err(replaced);
                 }
                 backoff.reset_if_streamed(summary.events);
@@ -172,6 +181,13 @@ pub async fn run(
             }
             Err(e) => {
                 let _ = sink.flush();
+                if e.is_same_server_id() {
+                    return Err(replaced_by_twin(plan, server_id).await.unwrap_or(StreamError::Replaced {
+                        addr: plan.session.connect.addr(),
+                        server_id,
+                        host: "unknown".into(),
+                    }));
+                }
                 return Err(e);
             }
         }
@@ -292,13 +308,7 @@ async fn pump(
 
 /// After a dropped connection: if another replica now holds our server id,
 /// the primary dropped us for it.
-async fn replaced_by_twin(plan: &StreamPlan, server_id: u32, error: &StreamError) -> Option<StreamError> {
-    if !matches!(
-        error,
-        StreamError::Client(ClientError::Closed { .. } | ClientError::Io { .. } | ClientError::Server { .. })
-    ) {
-        return None;
-    }
+async fn replaced_by_twin(plan: &StreamPlan, server_id: u32) -> Option<StreamError> {
     let mut conn = session::connect(&plan.session).await.ok()?;
     let replicas = session::replica_ids(&mut conn).await.ok()?;
     conn.close().await;

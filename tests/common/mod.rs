@@ -130,3 +130,5 @@ pub fn variant_binlogs(dir: &Path) -> Vec<PathBuf> {
         .map(|l| dir.join(l.trim()))
         .collect()
 }
+
+pub mod server;

@@ -55,9 +55,17 @@ impl BinlogStream {
         }
     }
 
-    fn decode(&self, payload: Bytes) -> Result<Option<StreamEvent>, ClientError> {
+    fn decode(&mut self, payload: Bytes) -> Result<Option<StreamEvent>, ClientError> {
         match StreamPacket::decode(payload, self.semi_sync).map_err(|e| self.conn.protocol(e))? {
-            StreamPacket::Event { event, needs_ack } => Ok(Some(StreamEvent { bytes: event, needs_ack })),
+            StreamPacket::Event { event, needs_ack } => {
+                if needs_ack {
+                    // The primary flushes such an event and resets its packet
+                    // count as if it had read the ACK (sequence 0): the next
+                    // packet carries 1, whenever the ACK actually arrives.
+                    self.conn.framer.set_sequence(1);
+                }
+                Ok(Some(StreamEvent { bytes: event, needs_ack }))
+            }
             StreamPacket::End => Ok(None),
             StreamPacket::Error(error) => Err(ClientError::Server { addr: self.conn.addr.clone(), error }),
         }
