@@ -430,6 +430,37 @@ fn semi_sync_acks_every_transaction() {
     assert_eq!(s.stop(), 0);
 }
 
+#[test]
+fn a_silent_primary_is_a_dead_connection() {
+    if !mariadb_here() {
+        return;
+    }
+    let primary = Server::start("silent", 1, 36600, &["--binlog-checksum=CRC32"]);
+    primary.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    primary.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY);");
+    let mut s = Streamer::spawn(
+        &["--source", &primary.url("repl"), "--format", "jsonl", "--heartbeat", "1", "--max-backoff", "1"],
+        PASSWORD,
+        "silent",
+    );
+    wait_until(Duration::from_secs(30), "gapless to stream", || s.log().contains("streaming"));
+    primary.sql("INSERT INTO d.t VALUES (1)");
+    s.wait_for(Duration::from_secs(10), "the first row", |out| row_lines(out).len() == 1);
+
+    // A frozen primary sends nothing, not even heartbeats: after three
+    // periods (and slack) gapless calls the connection dead.
+    primary.signal("STOP");
+    wait_until(Duration::from_secs(30), "the dead connection to be noticed", || {
+        s.log().contains("nothing received for")
+    });
+    primary.signal("CONT");
+    primary.sql("INSERT INTO d.t VALUES (2)");
+    s.wait_for(Duration::from_secs(30), "the row after the freeze", |out| row_lines(out).len() >= 2);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(s.stop(), 0);
+    assert_eq!(row_lines(&s.output()).len(), 2, "each row once:\n{}", s.output());
+}
+
 fn wait_until(limit: Duration, what: &str, cond: impl Fn() -> bool) {
     let start = std::time::Instant::now();
     while !cond() {

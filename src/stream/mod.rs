@@ -90,6 +90,16 @@ pub enum StreamError {
         /// The other replica's reported host.
         host: String,
     },
+    /// A GTID start of the other server family.
+    #[error("{addr} is {server}, but --from-gtid gave {given}")]
+    GtidFlavor {
+        /// The primary.
+        addr: String,
+        /// "MariaDB" or "MySQL".
+        server: &'static str,
+        /// What was given.
+        given: String,
+    },
     /// Binary logging is off on the primary.
     #[error("{addr}: SHOW MASTER STATUS is empty: binary logging is disabled on this server (log_bin=OFF)")]
     NoBinlog {
@@ -212,7 +222,7 @@ async fn prepare(
             };
             let from = match &plan.start {
                 Start::Current => session::current_position(&mut conn).await?,
-                Start::At(from) => from.clone(),
+                Start::At(from) => session::fit_flavor(from, &conn)?,
             };
             conn.close().await;
             Ok::<_, StreamError>((server_id, from))

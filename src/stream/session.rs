@@ -85,6 +85,27 @@ pub async fn current_position(conn: &mut Connection) -> Result<DumpFrom, StreamE
     }
 }
 
+/// Checks a GTID start against the server family: MariaDB takes
+/// domain-server-seq positions, MySQL UUID sets; the empty start ("from the
+/// beginning") fits both.
+pub fn fit_flavor(from: &DumpFrom, conn: &Connection) -> Result<DumpFrom, StreamError> {
+    let mariadb = conn.server().is_mariadb();
+    let mismatch = |given: String| StreamError::GtidFlavor {
+        addr: conn.addr().to_string(),
+        server: if mariadb { "MariaDB" } else { "MySQL" },
+        given,
+    };
+    match from {
+        DumpFrom::MariaGtid(list) if !mariadb && list.is_empty() => Ok(DumpFrom::MysqlGtid(GtidSet::new())),
+        DumpFrom::MysqlGtid(set) if mariadb && set.is_empty() => {
+            Ok(DumpFrom::MariaGtid(MariaGtidList::new()))
+        }
+        DumpFrom::MariaGtid(list) if !mariadb => Err(mismatch(format!("MariaDB GTIDs ({list})"))),
+        DumpFrom::MysqlGtid(set) if mariadb => Err(mismatch(format!("a MySQL GTID set ({set})"))),
+        other => Ok(other.clone()),
+    }
+}
+
 /// A server id no replica of the primary uses, and not the primary's own.
 pub async fn pick_server_id(conn: &mut Connection) -> Result<u32, StreamError> {
     let taken = replica_ids(conn).await?;

@@ -87,6 +87,11 @@ impl Server {
         check(lib(&format!("mdb_kill {}", self.name)), "kill -9");
     }
 
+    /// Sends a signal (`STOP`, `CONT`, …) to the server process.
+    pub fn signal(&self, signal: &str) {
+        check(lib(&format!("kill -{signal} \"$(mdb_pid {})\"", self.name)), "signal");
+    }
+
     /// Starts it again, same port and options.
     pub fn restart(&self) {
         let quoted = self.options.iter().map(|o| format!("'{o}'")).collect::<Vec<_>>().join(" ");
