@@ -66,29 +66,23 @@ impl InitialHandshake {
         let mut nonce = r.bytes(8, "scramble (part 1)")?.to_vec();
         r.skip(1, "filler")?;
         let mut capabilities = u32::from(r.u16("capabilities")?);
-        let (mut charset, mut status, mut mariadb_capabilities, mut auth_plugin) = (0, 0, 0, None);
-        // Pre-4.1 servers stop here; nothing current does.
-        if !r.is_empty() {
-            charset = r.u8("character set")?;
-            status = r.u16("status flags")?;
-            capabilities |= u32::from(r.u16("capabilities (upper)")?) << 16;
-            let nonce_len = r.u8("scramble length")?;
-            r.skip(6, "reserved")?;
-            let ext = r.u32("MariaDB capabilities")?;
-            if capabilities & caps::LONG_PASSWORD == 0 {
-                mariadb_capabilities = ext;
-            }
-            if capabilities & caps::SECURE_CONNECTION != 0 {
-                // Part 2 is max(13, len - 8) bytes, the last being a NUL.
-                let len = usize::from(nonce_len).saturating_sub(8).max(13);
-                let part2 = r.bytes(len, "scramble (part 2)")?;
-                nonce.extend_from_slice(part2.strip_suffix(&[0]).unwrap_or(part2));
-            }
-            if capabilities & caps::PLUGIN_AUTH != 0 {
-                // Some MySQL versions leave out the final NUL.
-                auth_plugin = Some(r.nul_terminated_or_eof().to_vec());
-            }
+        // Pre-4.1 servers stop after the capabilities; nothing current does,
+        // and gapless cannot log in to them, so the rest is mandatory.
+        let charset = r.u8("character set")?;
+        let status = r.u16("status flags")?;
+        capabilities |= u32::from(r.u16("capabilities (upper)")?) << 16;
+        let nonce_len = r.u8("scramble length")?;
+        r.skip(6, "reserved")?;
+        let ext = r.u32("MariaDB capabilities")?;
+        let mariadb_capabilities = if capabilities & caps::LONG_PASSWORD == 0 { ext } else { 0 };
+        if capabilities & caps::SECURE_CONNECTION != 0 {
+            // Part 2 is max(13, len - 8) bytes, the last being a NUL.
+            let len = usize::from(nonce_len).saturating_sub(8).max(13);
+            let part2 = r.bytes(len, "scramble (part 2)")?;
+            nonce.extend_from_slice(part2.strip_suffix(&[0]).unwrap_or(part2));
         }
+        // Some MySQL versions leave out the final NUL of the plugin name.
+        let auth_plugin = (capabilities & caps::PLUGIN_AUTH != 0).then(|| r.nul_terminated_or_eof().to_vec());
         Ok(InitialHandshake {
             server_version,
             connection_id,
@@ -115,13 +109,18 @@ impl InitialHandshake {
         out.extend_from_slice(&self.status.to_le_bytes());
         out.extend_from_slice(&((self.capabilities >> 16) as u16).to_le_bytes());
         let plugin_data = self.nonce.len() + 1;
-        out.push(if self.capabilities & caps::PLUGIN_AUTH != 0 { plugin_data.min(255) as u8 } else { 0 });
+        let with_length = self.capabilities & (caps::PLUGIN_AUTH | caps::SECURE_CONNECTION) != 0;
+        out.push(if with_length { plugin_data.min(255) as u8 } else { 0 });
         out.extend_from_slice(&[0; 6]);
         put_u32(&mut out, self.mariadb_capabilities);
+        // A scramble too long for the length byte cannot be sent whole; the
+        // terminating NUL is left out so the decoder does not misread it.
         if self.capabilities & caps::SECURE_CONNECTION != 0 {
             out.extend_from_slice(part2);
-            out.resize(out.len() + 12usize.saturating_sub(part2.len()), 0);
-            out.push(0);
+            if plugin_data <= 255 {
+                out.resize(out.len() + 12usize.saturating_sub(part2.len()), 0);
+                out.push(0);
+            }
         }
         if let Some(plugin) = &self.auth_plugin {
             put_nul_terminated(&mut out, plugin);

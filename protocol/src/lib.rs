@@ -19,6 +19,7 @@ pub mod binlog;
 pub mod client;
 pub mod command;
 pub mod error;
+pub mod fuzzing;
 pub mod handshake;
 pub mod packet;
 pub mod response;

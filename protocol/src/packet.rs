@@ -75,22 +75,24 @@ impl Framer {
                 return Ok(None);
             }
             let len = usize::from(src[0]) | usize::from(src[1]) << 8 | usize::from(src[2]) << 16;
-            if src.len() < HEADER_LEN + len {
-                src.reserve(HEADER_LEN + len - src.len());
-                return Ok(None);
-            }
+            // Checked from the header alone, before waiting for (and
+            // reserving room for) a body that may never be wanted.
             let got = src[3];
             if got != self.seq {
                 return Err(ProtocolError::OutOfOrder { expected: self.seq, got });
             }
-            self.seq = self.seq.wrapping_add(1);
-            src.advance(HEADER_LEN);
-            let frame = src.split_to(len);
             let joined = self.partial.as_ref().map_or(0, BytesMut::len) + len;
             if joined > self.max_payload {
                 self.partial = None;
                 return Err(ProtocolError::TooLarge { size: joined, limit: self.max_payload });
             }
+            if src.len() < HEADER_LEN + len {
+                src.reserve(HEADER_LEN + len - src.len());
+                return Ok(None);
+            }
+            self.seq = self.seq.wrapping_add(1);
+            src.advance(HEADER_LEN);
+            let frame = src.split_to(len);
             match (self.partial.take(), len == MAX_FRAME_PAYLOAD) {
                 (None, false) => return Ok(Some(frame.freeze())),
                 (None, true) => self.partial = Some(frame),

@@ -34,7 +34,11 @@ pub fn decode_err(payload: &[u8]) -> Result<ServerError, ProtocolError> {
     let code = r.u16("error code")?;
     let sql_state = if r.peek() == Some(b'#') {
         r.skip(1, "SQLSTATE marker")?;
-        Some(String::from_utf8_lossy(r.bytes(5, "SQLSTATE")?).into_owned())
+        // Five ASCII characters by definition; anything else is shown as '?'
+        // so that the state stays five characters.
+        Some(
+            r.bytes(5, "SQLSTATE")?.iter().map(|&b| if b.is_ascii() { char::from(b) } else { '?' }).collect(),
+        )
     } else {
         None
     };
@@ -271,6 +275,9 @@ impl QueryResponse {
                     let mut r = Reader::new(payload);
                     let left = r.lenenc_int("column count")?;
                     r.finish("column count")?;
+                    if left == 0 {
+                        return Err(unexpected("result set without columns", payload));
+                    }
                     (State::Columns { left, set: ResultSet::default() }, None)
                 }
             },

@@ -179,7 +179,11 @@ pub async fn run(
                 sink.flush()?;
                 let (file, pos) = tracker.position();
                 warn!(at = %format!("{file}:{pos}"), "{e}");
-                if let Some(replaced) = replaced_by_twin(plan, server_id).await {
+                // A primary that closes the stream may have handed our id to
+                // another replica; one that is unreachable has not.
+                let closed =
+                    matches!(e, StreamError::Client(ClientError::Closed { .. } | ClientError::Io { .. }));
+                if let Some(replaced) = if closed { replaced_by_twin(plan, server_id).await } else { None } {
                     return Err(replaced);
                 }
                 backoff.reset_if_streamed(summary.events);
