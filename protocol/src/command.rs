@@ -16,6 +16,10 @@ pub mod code {
 /// COM_BINLOG_DUMP flag: send EOF at the end of the binlog instead of
 /// waiting for more events.
 pub const DUMP_NON_BLOCK: u16 = 0x01;
+/// COM_BINLOG_DUMP flag (MariaDB): send ANNOTATE_ROWS events, the statement
+/// text behind row events, as a replica with `replicate_annotate_row_events`
+/// asks.
+pub const DUMP_SEND_ANNOTATE_ROWS: u16 = 0x02;
 /// COM_BINLOG_DUMP_GTID flag: the GTID set field is present.
 pub const DUMP_THROUGH_GTID: u16 = 0x04;
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use gapless_decoder::events::gtid::encode_gtid_set;
 use gapless_decoder::gtid::{GtidSet, MariaGtidList};
 use gapless_protocol::client::{BinlogStream, ClientError, ConnectOptions, Connection};
-use gapless_protocol::command::{BinlogDump, BinlogDumpGtid, Command, RegisterSlave};
+use gapless_protocol::command::{
+    BinlogDump, BinlogDumpGtid, Command, RegisterSlave, DUMP_SEND_ANNOTATE_ROWS,
+};
 use gapless_protocol::response::ResultSet;
 use tracing::{info, warn};
 
@@ -213,15 +215,18 @@ pub async fn open(
     })
     .await?;
 
+    // Everything the primary wrote, ANNOTATE_ROWS included (MariaDB leaves
+    // them out unless asked): the stream keeps the binlog as it is.
+    let flags = if mariadb { DUMP_SEND_ANNOTATE_ROWS } else { 0 };
     let dump = match from {
         DumpFrom::Position { file, position } => {
             let position = u32::try_from(*position)
                 .map_err(|_| StreamError::PositionTooLarge { file: file.clone(), position: *position })?;
-            Command::BinlogDump(BinlogDump { position, flags: 0, server_id, file: file.as_bytes().to_vec() })
+            Command::BinlogDump(BinlogDump { position, flags, server_id, file: file.as_bytes().to_vec() })
         }
         // MariaDB takes the start from @slave_connect_state.
         DumpFrom::MariaGtid(_) => {
-            Command::BinlogDump(BinlogDump { position: 4, flags: 0, server_id, file: Vec::new() })
+            Command::BinlogDump(BinlogDump { position: 4, flags, server_id, file: Vec::new() })
         }
         DumpFrom::MysqlGtid(set) => Command::BinlogDumpGtid(BinlogDumpGtid {
             flags: 0,
