@@ -23,6 +23,13 @@ pub enum Command {
     /// Decode binlog files to text, JSON lines or SQL (faster than mysqlbinlog).
     Decode(decode::DecodeArgs),
     /// Follow a primary's binlog live as a replica and print each transaction.
+    ///
+    /// Each transaction is printed once its commit has arrived. The password
+    /// comes from $GAPLESS_PASSWORD or --password-file (a file only its owner
+    /// may read), never from the command line. On a dropped connection or a
+    /// restarted primary the stream reconnects with backoff and resumes after
+    /// the last whole transaction printed: no gap, no duplicate. Stop it with
+    /// Ctrl-C or SIGTERM. Logs go to stderr ($GAPLESS_LOG=debug for more).
     Stream(stream::StreamArgs),
 }
 

@@ -31,13 +31,7 @@ pub enum StreamFormat {
     Raw,
 }
 
-/// Follow a primary's binlog live, as a replica, and print each transaction
-/// once it has committed.
-///
-/// The password comes from $GAPLESS_PASSWORD or --password-file (a file only
-/// its owner may read), never from the command line. On a dropped
-/// connection or a restarted primary the stream reconnects and resumes after
-/// the last whole transaction printed. Stop it with Ctrl-C or SIGTERM.
+/// The flags of `gapless stream` (its help text is on [`super::Command`]).
 #[derive(Debug, Args)]
 pub struct StreamArgs {
     /// The primary: mysql://USER@HOST[:PORT] (no password here).

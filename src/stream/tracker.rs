@@ -75,6 +75,8 @@ pub struct Tracker {
     open: Vec<Received>,
     /// The stream's events end in a CRC32.
     checksums: bool,
+    /// The current transaction's GTID as text.
+    gtid: Option<Arc<str>>,
     resume: ResumePoint,
 }
 
@@ -88,6 +90,7 @@ impl Tracker {
             next_pos: resume.position,
             open: Vec::new(),
             checksums: false,
+            gtid: None,
             resume,
         }
     }
@@ -114,6 +117,7 @@ impl Tracker {
         self.checksums = checksums;
         self.open.clear();
         self.trx = TrxState::default();
+        self.gtid = None;
         self.file = Arc::from(self.resume.file.as_str());
         self.next_pos = self.resume.position;
     }
@@ -176,8 +180,13 @@ impl Tracker {
         self.next_pos = end;
         self.trx.observe(&ev);
         let starts_trx = matches!(ev.data, EventData::Gtid(_) | EventData::MariaGtid(_));
-        let gtid = self.trx.gtid().map(Arc::from);
-        let received = Received { gtid, ..self.received(bytes.clone(), offset, end) };
+        drop(ev);
+        // One shared copy of the GTID text per transaction.
+        if starts_trx || self.trx.gtid().is_none() {
+            self.gtid = self.trx.gtid().map(Arc::from);
+        }
+        let gtid = self.gtid.clone();
+        let received = Received { gtid, ..self.received(bytes, offset, end) };
         let ends = self.trx.ends_here();
         let id = self.trx.id().cloned();
         self.trx.after_event();
