@@ -180,6 +180,9 @@ impl Tracker {
         self.next_pos = end;
         self.trx.observe(&ev);
         let starts_trx = matches!(ev.data, EventData::Gtid(_) | EventData::MariaGtid(_));
+        // MySQL's compressed transactions: BEGIN..COMMIT all inside this one
+        // event, after the GTID event. It ends the transaction.
+        let payload = matches!(ev.data, EventData::TransactionPayload(_));
         drop(ev);
         // One shared copy of the GTID text per transaction.
         if starts_trx || self.trx.gtid().is_none() {
@@ -187,9 +190,12 @@ impl Tracker {
         }
         let gtid = self.gtid.clone();
         let received = Received { gtid, ..self.received(bytes, offset, end) };
-        let ends = self.trx.ends_here();
+        let ends = self.trx.ends_here() || payload;
         let id = self.trx.id().cloned();
         self.trx.after_event();
+        if payload {
+            self.trx = TrxState::default();
+        }
 
         if starts_trx || self.trx.in_trx() || !self.open.is_empty() {
             self.open.push(received);
