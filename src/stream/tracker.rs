@@ -143,13 +143,17 @@ impl Tracker {
                         | EventType::MARIA_GTID_LIST
                         | EventType::MARIA_BINLOG_CHECKPOINT
                 ));
+        // Events follow each other, so an event starts where the last one
+        // ended, unless its log_pos says it starts further on (a GTID dump
+        // skips what the replica has). A log_pos pointing back is not a
+        // position: MySQL 5.0/5.1 wrote positions relative to the
+        // transaction for events inside one.
+        let claimed =
+            u64::from(header.log_pos).checked_sub(u64::from(header.size)).filter(|_| header.log_pos != 0);
         let offset = match (artificial, header.event_type) {
             (true, EventType::FORMAT_DESCRIPTION) => 4,
             (true, _) => self.next_pos,
-            (false, _) if header.log_pos != 0 => {
-                u64::from(header.log_pos).saturating_sub(u64::from(header.size))
-            }
-            (false, _) => self.next_pos,
+            (false, _) => claimed.filter(|&start| start >= self.next_pos).unwrap_or(self.next_pos),
         };
         let end = offset + u64::from(header.size);
         let fail = |file: &str, error| TrackError { file: file.to_string(), offset, error };
