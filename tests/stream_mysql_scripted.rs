@@ -159,15 +159,7 @@ async fn session(
             Version::Maria => b"5.5.5-10.11.6-MariaDB".to_vec(),
         },
         connection_id: 7,
-        capabilities: caps::LONG_PASSWORD
-            | caps::LONG_FLAG
-            | caps::PROTOCOL_41
-            | caps::TRANSACTIONS
-            | caps::SECURE_CONNECTION
-            | caps::MULTI_RESULTS
-            | caps::PLUGIN_AUTH
-            | caps::PLUGIN_AUTH_LENENC_CLIENT_DATA
-            | caps::DEPRECATE_EOF,
+        capabilities: caps::CLIENT,
         mariadb_capabilities: 0,
         charset: 255,
         status: 2,
@@ -253,6 +245,12 @@ fn fde_has_crc(data: &[u8]) -> bool {
     fde(data).is_some_and(|f| f.checksum == gapless_decoder::ChecksumAlg::Crc32)
 }
 
+/// `gapless stream --format jsonl` from the scripted primary on `port`.
+fn stream_jsonl(port: u16, tag: &str) -> Streamer {
+    let source = format!("mysql://repl@127.0.0.1:{port}");
+    Streamer::spawn(&["--source", &source, "--format", "jsonl", "--ssl-mode", "disabled"], "pw", tag)
+}
+
 fn decode_jsonl(file: &Path) -> String {
     let out = common::gapless().args(["decode", "--format", "jsonl"]).arg(file).output().expect("decode");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -267,18 +265,7 @@ fn check(version: Version, fixture: &str) {
     assert!(rows > 0, "{fixture} has no rows");
     let queries = Arc::new(Mutex::new(Vec::new()));
     let port = serve(version, file, queries.clone());
-    let mut s = Streamer::spawn(
-        &[
-            "--source",
-            &format!("mysql://repl@127.0.0.1:{port}"),
-            "--format",
-            "jsonl",
-            "--ssl-mode",
-            "disabled",
-        ],
-        "pw",
-        &format!("mysql-{}", fixture.replace('/', "-")),
-    );
+    let mut s = stream_jsonl(port, &format!("mysql-{}", fixture.replace('/', "-")));
     s.wait_for(Duration::from_secs(30), "every row", |out| {
         out.lines().filter(|l| l.contains("\"op\":")).count() >= rows
     });
@@ -331,18 +318,7 @@ fn every_fixture_streams_like_decode() {
         let queries = Arc::new(Mutex::new(Vec::new()));
         let port = serve(version, path.clone(), queries);
         let tag = format!("all-{checked}");
-        let mut s = Streamer::spawn(
-            &[
-                "--source",
-                &format!("mysql://repl@127.0.0.1:{port}"),
-                "--format",
-                "jsonl",
-                "--ssl-mode",
-                "disabled",
-            ],
-            "pw",
-            &tag,
-        );
+        let mut s = stream_jsonl(port, &tag);
         let want = expected.lines().count();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while s.output().lines().count() < want && std::time::Instant::now() < deadline {

@@ -30,6 +30,19 @@ pub mod caps {
     pub const PLUGIN_AUTH_LENENC_CLIENT_DATA: u32 = 1 << 21;
     pub const SESSION_TRACK: u32 = 1 << 23;
     pub const DEPRECATE_EOF: u32 = 1 << 24;
+
+    /// What the gapless client asks for (of what the server offers; `SSL`
+    /// is added when TLS is used). Scripted servers in the tests offer it.
+    pub const CLIENT: u32 = LONG_PASSWORD
+        | LONG_FLAG
+        | PROTOCOL_41
+        | TRANSACTIONS
+        | SECURE_CONNECTION
+        | MULTI_RESULTS
+        | PLUGIN_AUTH
+        | PLUGIN_AUTH_LENENC_CLIENT_DATA
+        | CONNECT_ATTRS
+        | DEPRECATE_EOF;
 }
 
 /// The only handshake protocol version in use since MySQL 3.21.

@@ -61,16 +61,7 @@ fn greeting(plugin: &str) -> InitialHandshake {
     InitialHandshake {
         server_version: b"8.4.3".to_vec(),
         connection_id: 42,
-        capabilities: caps::LONG_PASSWORD
-            | caps::LONG_FLAG
-            | caps::PROTOCOL_41
-            | caps::TRANSACTIONS
-            | caps::SECURE_CONNECTION
-            | caps::MULTI_RESULTS
-            | caps::PLUGIN_AUTH
-            | caps::PLUGIN_AUTH_LENENC_CLIENT_DATA
-            | caps::CONNECT_ATTRS
-            | caps::DEPRECATE_EOF,
+        capabilities: caps::CLIENT,
         mariadb_capabilities: 0,
         charset: 255,
         status: 2,

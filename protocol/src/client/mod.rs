@@ -175,17 +175,7 @@ impl Connection {
             }));
         }
         debug!(addr = %self.addr, version = %self.greeting.display_version(), id = self.greeting.connection_id, "connected");
-        self.capabilities = server
-            & (caps::LONG_PASSWORD
-                | caps::LONG_FLAG
-                | caps::PROTOCOL_41
-                | caps::TRANSACTIONS
-                | caps::SECURE_CONNECTION
-                | caps::MULTI_RESULTS
-                | caps::PLUGIN_AUTH
-                | caps::PLUGIN_AUTH_LENENC_CLIENT_DATA
-                | caps::CONNECT_ATTRS
-                | caps::DEPRECATE_EOF);
+        self.capabilities = server & caps::CLIENT;
 
         if let Some(setup) = options.tls.client_config().map_err(|e| self.tls_error(e))? {
             if server & caps::SSL != 0 {
