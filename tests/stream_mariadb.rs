@@ -136,13 +136,24 @@ fn insert_script(from: u32, to: u32) -> String {
 
 #[test]
 fn primary_killed_mid_workload_no_gap_no_duplicate() {
+    killed_mid_workload("kill", 36200, &["--from", "mariadb-bin.000001:4"]);
+}
+
+/// The same, resuming by GTID (`@slave_connect_state`) instead of by file
+/// and position.
+#[test]
+fn primary_killed_mid_workload_resume_by_gtid() {
+    killed_mid_workload("killg", 36700, &["--from-gtid", ""]);
+}
+
+fn killed_mid_workload(name: &str, port_base: u16, start: &[&str]) {
     if !mariadb_here() {
         return;
     }
     let primary = Server::start(
-        "kill",
+        name,
         1,
-        36200,
+        port_base,
         &[
             "--binlog-checksum=CRC32",
             "--binlog-row-metadata=FULL",
@@ -152,22 +163,10 @@ fn primary_killed_mid_workload_no_gap_no_duplicate() {
     );
     primary.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
     primary.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB;");
-    let mut s = Streamer::spawn(
-        &[
-            "--source",
-            &primary.url("repl"),
-            "--from",
-            "mariadb-bin.000001:4",
-            "--format",
-            "jsonl",
-            "--heartbeat",
-            "1",
-            "--max-backoff",
-            "1",
-        ],
-        PASSWORD,
-        "kill",
-    );
+    let source = primary.url("repl");
+    let mut args = vec!["--source", &source, "--format", "jsonl", "--heartbeat", "1", "--max-backoff", "1"];
+    args.extend_from_slice(start);
+    let mut s = Streamer::spawn(&args, PASSWORD, name);
     primary.sql(&insert_script(1, 301));
     s.wait_for(Duration::from_secs(30), "the first 300 rows", |out| row_lines(out).len() >= 300);
 
@@ -220,6 +219,9 @@ fn primary_killed_mid_workload_no_gap_no_duplicate() {
     assert_eq!(streamed, in_table, "the stream must hold exactly the committed rows");
     let log = s.log();
     assert!(log.contains("reconnecting"), "the log should say it reconnected:\n{log}");
+    if start[0] == "--from-gtid" {
+        assert!(log.contains("from=after GTID 0-1-"), "the reconnect should resume by GTID:\n{log}");
+    }
 }
 
 async fn login(
