@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use super::write_digits;
+
 /// Bytes needed for 0..=9 leftover digits.
 const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
 const DIGITS_PER_WORD: usize = 9;
@@ -107,47 +109,39 @@ impl Decimal<'_> {
 
     /// Like [`Decimal::with_text`], as bytes (ASCII).
     pub fn with_ascii<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        let mut int_digits = [0u8; 72];
-        let mut n_int = 0usize;
-        let mut frac_digits = [0u8; 40];
-        let mut n_frac = 0usize;
+        // Digits are written in place from index 2; the two bytes before
+        // leave room for a "0" (no integer digits) and a sign. At most 65
+        // digits and a point follow.
+        let mut text = [b'0'; 72];
+        let mut len = 2;
+        let mut frac_start = None;
         self.groups(|value, digits, is_frac| {
+            if is_frac && frac_start.is_none() {
+                text[len] = b'.';
+                len += 1;
+                frac_start = Some(len);
+            }
             // Values above the group's width are impossible from a server;
             // they are printed modulo the width rather than panicking.
-            let mut v = value % 10u32.pow(digits as u32);
-            let mut tmp = [b'0'; 9];
-            for i in (0..digits).rev() {
-                tmp[i] = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-            if is_frac {
-                frac_digits[n_frac..n_frac + digits].copy_from_slice(&tmp[..digits]);
-                n_frac += digits;
-            } else {
-                int_digits[n_int..n_int + digits].copy_from_slice(&tmp[..digits]);
-                n_int += digits;
-            }
+            write_digits(&mut text[len..len + digits], value);
+            len += digits;
         });
-        let int_part = &int_digits[..n_int];
-        let first_nonzero = int_part.iter().position(|&d| d != b'0').unwrap_or(n_int);
-        let int_part = &int_part[first_nonzero..];
-        let frac_part = &frac_digits[..n_frac];
-        let is_zero = int_part.is_empty() && frac_part.iter().all(|&d| d == b'0');
-        let mut text = [0u8; 80];
-        let mut len = 0usize;
-        let mut put = |bytes: &[u8]| {
-            text[len..len + bytes.len()].copy_from_slice(bytes);
-            len += bytes.len();
+        let int_end = frac_start.map_or(len, |f| f - 1);
+        let mut start = text[2..int_end].iter().position(|&d| d != b'0').map_or(int_end, |p| p + 2);
+        let int_zero = start == int_end;
+        if int_zero {
+            start -= 1;
+            text[start] = b'0';
+        }
+        let frac_zero = match frac_start {
+            Some(f) => text[f..len].iter().all(|&d| d == b'0'),
+            None => true,
         };
-        if self.negative() && !is_zero {
-            put(b"-");
+        if self.negative() && !(int_zero && frac_zero) {
+            start -= 1;
+            text[start] = b'-';
         }
-        put(if int_part.is_empty() { b"0" } else { int_part });
-        if !frac_part.is_empty() {
-            put(b".");
-            put(frac_part);
-        }
-        f(&text[..len])
+        f(&text[start..len])
     }
 }
 

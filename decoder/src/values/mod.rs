@@ -12,6 +12,30 @@ pub mod json;
 pub mod temporal;
 
 use crate::cursor::{le_uint, Cursor};
+
+/// "00", "01", … "99": two decimal digits per table lookup, for the text
+/// of numbers in DECIMAL and temporal values.
+pub(crate) const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// Writes `v` as exactly `out.len()` decimal digits (zero-padded; higher
+/// digits that do not fit are dropped), two at a time from the right.
+#[inline]
+pub(crate) fn write_digits(out: &mut [u8], mut v: u32) {
+    let mut i = out.len();
+    while i >= 2 {
+        let d = (v % 100) as usize * 2;
+        out[i - 2..i].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+        v /= 100;
+        i -= 2;
+    }
+    if i == 1 {
+        out[0] = b'0' + (v % 10) as u8;
+    }
+}
 use crate::error::Result;
 use crate::header::wire_enum;
 pub use decimal::Decimal;

@@ -84,12 +84,7 @@ impl Ascii {
     /// `v` in decimal, zero-padded to at least `width` digits.
     fn num(&mut self, v: u32, width: usize) {
         // The common fields (two digits, four-digit years) without a loop.
-        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-            2021222324252627282930313233343536373839\
-            4041424344454647484950515253545556575859\
-            6061626364656667686970717273747576777879\
-            8081828384858687888990919293949596979899";
-        let pair = |n: u32| &PAIRS[(n as usize) * 2..(n as usize) * 2 + 2];
+        let pair = |n: u32| &super::DIGIT_PAIRS[(n as usize) * 2..(n as usize) * 2 + 2];
         if width == 2 && v < 100 {
             let p = pair(v);
             self.byte(p[0]);
