@@ -307,6 +307,15 @@ fn logins_native_ed25519_tls_and_refusals() {
         assert!(matches!(err, ClientError::Tls { .. }), "{err}");
         assert!(err.to_string().contains("127.0.0.1"), "{err}");
 
+        // The default, PREFERRED, checks the certificate too: this server's
+        // CA is in no system bundle, so the connection is refused rather
+        // than silently left unauthenticated...
+        let err = login(&primary, "native", PASSWORD, tls(SslMode::Preferred, None)).await.unwrap_err();
+        assert!(matches!(err, ClientError::Tls { .. }), "{err}");
+        // ...unless the user says "encrypt without checking".
+        let c = login(&primary, "native", PASSWORD, tls(SslMode::Required, None)).await.expect("REQUIRED");
+        assert!(c.is_tls());
+
         // REQUIRE SSL user without TLS: the server says no.
         let err = login(&primary, "tlsonly", PASSWORD, tls(SslMode::Disabled, None)).await.unwrap_err();
         assert_eq!(err.server_error().map(|e| e.code), Some(1045), "{err}");

@@ -11,13 +11,17 @@
 //! | mode              | TLS        | certificate chain                  | host name |
 //! |-------------------|------------|------------------------------------|-----------|
 //! | `DISABLED`        | never      | –                                  | –         |
-//! | `PREFERRED`       | if offered | only if `ssl-ca` is given          | no        |
+//! | `PREFERRED`       | if offered | `ssl-ca`, else the system CA file  | no        |
 //! | `REQUIRED`        | mandatory  | only if `ssl-ca` is given          | no        |
 //! | `VERIFY_CA`       | mandatory  | `ssl-ca`, else the system CA file  | no        |
 //! | `VERIFY_IDENTITY` | mandatory  | `ssl-ca`, else the system CA file  | yes       |
 //!
-//! Like `mysql`, giving `ssl-ca` with `PREFERRED` or `REQUIRED` verifies the
-//! chain as `VERIFY_CA` does: a user who names a CA expects it to be used.
+//! Like `mysql`, giving `ssl-ca` with `REQUIRED` verifies the chain as
+//! `VERIFY_CA` does: a user who names a CA expects it to be used. Unlike
+//! `mysql`, the default `PREFERRED` verifies the chain too (against the
+//! system CAs when no `ssl-ca` is given): certificates are checked unless
+//! the user says otherwise, and `REQUIRED` without `ssl-ca` is how to say
+//! "encrypt, but do not check" (a warning is logged each time).
 //!
 //! Only TLS 1.2 and 1.3 are spoken (rustls has nothing older): a server whose
 //! TLS library stops at 1.1 (old yaSSL builds) fails the handshake rather
@@ -170,7 +174,7 @@ impl TlsOptions {
         // (if any) another part of the process installed as the default.
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let roots = match (self.mode, &self.ca) {
-            (SslMode::Preferred | SslMode::Required, None) => None,
+            (SslMode::Required, None) => None,
             (_, Some(ca)) => Some(files::load_ca_file(ca)?),
             (_, None) => Some(files::load_system_cas(system_cas).ok_or_else(|| TlsError::NoCa {
                 mode: self.mode,
@@ -322,7 +326,8 @@ pub enum TlsError {
     },
     /// A verifying mode without `ssl-ca` on a machine without a CA bundle.
     #[error(
-        "ssl-mode={mode} verifies the server certificate, but no CA is known: give ssl-ca \
+        "ssl-mode={mode} verifies the server certificate, but no CA is known: give ssl-ca, \
+         or ssl-mode=REQUIRED to encrypt without checking the certificate \
          (no system CA bundle found; tried {tried})"
     )]
     NoCa {

@@ -208,6 +208,10 @@ pub fn plan(args: &StreamArgs) -> anyhow::Result<StreamPlan> {
         cert: args.ssl_cert.clone(),
         key: args.ssl_key.clone(),
     };
+    // Bad certificate or key files are found now, not at the first connect.
+    if args.ssl_ca.is_some() || args.ssl_cert.is_some() {
+        connect.tls.client_config().context("TLS options")?;
+    }
     if let Some(path) = &args.server_public_key {
         connect.server_public_key =
             Some(std::fs::read(path).with_context(|| format!("--server-public-key {}", path.display()))?);

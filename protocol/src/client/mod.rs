@@ -27,7 +27,7 @@ use crate::packet::Framer;
 use crate::response::{
     self, decode_err, OkPacket, Progress, QueryError, QueryResponse, QueryResult, ResultSet,
 };
-use crate::tls::{self, TlsOptions};
+use crate::tls::{self, SslMode, TlsOptions};
 
 /// utf8mb4_general_ci: the connection character set gapless asks for.
 const CHARSET_UTF8MB4: u8 = 45;
@@ -177,27 +177,24 @@ impl Connection {
         debug!(addr = %self.addr, version = %self.greeting.display_version(), id = self.greeting.connection_id, "connected");
         self.capabilities = server & caps::CLIENT;
 
-        if let Some(setup) = options.tls.client_config().map_err(|e| self.tls_error(e))? {
-            if server & caps::SSL != 0 {
-                self.capabilities |= caps::SSL;
-                let request = SslRequest {
-                    capabilities: self.capabilities,
-                    max_packet: MAX_PACKET,
-                    charset: CHARSET_UTF8MB4,
-                };
-                self.send(&request.encode()).await?;
-                self.start_tls(&options.host, &setup).await?;
-                if !setup.verifies_peer {
-                    warn!(addr = %self.addr, mode = %options.tls.mode, "TLS without certificate verification: the connection is encrypted but the server is not authenticated (give --ssl-ca, or --ssl-mode VERIFY_IDENTITY)");
-                }
-            } else if setup.required {
-                return Err(ClientError::TlsUnavailable {
-                    addr: self.addr.clone(),
-                    mode: options.tls.mode.to_string(),
-                });
-            } else {
-                warn!(addr = %self.addr, "the server does not offer TLS; continuing unencrypted (--ssl-mode PREFERRED)");
+        let mode = options.tls.mode;
+        if server & caps::SSL != 0 && mode != SslMode::Disabled {
+            let setup = options.tls.client_config().map_err(|e| self.tls_error(e))?.expect("TLS is on");
+            self.capabilities |= caps::SSL;
+            let request = SslRequest {
+                capabilities: self.capabilities,
+                max_packet: MAX_PACKET,
+                charset: CHARSET_UTF8MB4,
+            };
+            self.send(&request.encode()).await?;
+            self.start_tls(&options.host, &setup).await?;
+            if !setup.verifies_peer {
+                warn!(addr = %self.addr, %mode, "TLS without certificate verification: the connection is encrypted but the server is not authenticated (give --ssl-ca, or --ssl-mode VERIFY_IDENTITY)");
             }
+        } else if mode == SslMode::Preferred {
+            warn!(addr = %self.addr, "the server does not offer TLS; continuing unencrypted (--ssl-mode PREFERRED)");
+        } else if mode != SslMode::Disabled {
+            return Err(ClientError::TlsUnavailable { addr: self.addr.clone(), mode: mode.to_string() });
         }
 
         let plugin =

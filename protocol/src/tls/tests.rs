@@ -253,9 +253,15 @@ async fn required_with_a_ca_acts_as_verify_ca() {
 }
 
 #[tokio::test]
-async fn preferred_is_optional_and_verifies_only_with_a_ca() {
-    let plain = setup(&options(SslMode::Preferred, None));
-    assert!(!plain.required && !plain.verifies_peer);
+async fn preferred_is_optional_and_verifies_the_chain() {
+    // No ssl-ca: the system bundle (here the test CA) verifies the chain.
+    let opts = options(SslMode::Preferred, None);
+    let system = opts.client_config_with(&[file("ca.pem")]).unwrap().unwrap();
+    assert!(!system.required && system.verifies_peer && !system.verifies_host);
+    talk(&system, &TestServer::default(), "db.example").await.expect("chain checked, name not");
+    let err = opts.client_config_with(&[file("missing.pem")]).unwrap_err();
+    assert!(matches!(err, TlsError::NoCa { .. }), "{err}");
+    assert!(err.to_string().contains("ssl-mode=REQUIRED"), "{err}");
     let with_ca = setup(&options(SslMode::Preferred, Some("ca.pem")));
     assert!(!with_ca.required && with_ca.verifies_peer && !with_ca.verifies_host);
     assert_rejected(
