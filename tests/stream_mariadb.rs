@@ -73,7 +73,7 @@ fn stream_equals_decode_of_the_same_binlogs() {
     let primary = Server::start(
         "eq",
         1,
-        36100,
+        21100,
         &["--binlog-row-metadata=FULL", "--binlog-checksum=CRC32", "--max-binlog-size=65536"],
     );
     primary.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
@@ -136,14 +136,14 @@ fn insert_script(from: u32, to: u32) -> String {
 
 #[test]
 fn primary_killed_mid_workload_no_gap_no_duplicate() {
-    killed_mid_workload("kill", 36200, &["--from", "mariadb-bin.000001:4"]);
+    killed_mid_workload("kill", 21200, &["--from", "mariadb-bin.000001:4"]);
 }
 
 /// The same, resuming by GTID (`@slave_connect_state`) instead of by file
 /// and position.
 #[test]
 fn primary_killed_mid_workload_resume_by_gtid() {
-    killed_mid_workload("killg", 36700, &["--from-gtid", ""]);
+    killed_mid_workload("killg", 21700, &["--from-gtid", ""]);
 }
 
 fn killed_mid_workload(name: &str, port_base: u16, start: &[&str]) {
@@ -257,7 +257,7 @@ fn logins_native_ed25519_tls_and_refusals() {
     let primary = Server::start(
         "auth",
         1,
-        36300,
+        21300,
         &[
             &format!("--ssl-ca={}", p("ca.pem")),
             &format!("--ssl-cert={}", p("server-cert.pem")),
@@ -343,7 +343,7 @@ fn purged_position_and_server_id_conflicts() {
     if !mariadb_here() {
         return;
     }
-    let primary = Server::start("ids", 1, 36400, &["--binlog-checksum=CRC32"]);
+    let primary = Server::start("ids", 1, 21400, &["--binlog-checksum=CRC32"]);
     primary.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
     primary.sql(
         "CREATE DATABASE d; FLUSH BINARY LOGS; CREATE TABLE d.t (id INT PRIMARY KEY); FLUSH BINARY LOGS;",
@@ -361,7 +361,7 @@ fn purged_position_and_server_id_conflicts() {
 
     // A real replica with server id 2, starting where the primary is now
     // (its first binlogs are purged).
-    let replica = Server::start("ids-r", 2, 36450, &[]);
+    let replica = Server::start("ids-r", 2, 21450, &[]);
     let pos = primary.value("SELECT @@gtid_binlog_pos");
     replica.sql(&format!(
         "SET GLOBAL gtid_slave_pos = '{pos}'; \
@@ -405,7 +405,7 @@ fn semi_sync_acks_every_transaction() {
     let primary = Server::start(
         "semi",
         1,
-        36500,
+        21500,
         &[
             "--rpl-semi-sync-master-enabled=ON",
             "--rpl-semi-sync-master-timeout=60000",
@@ -446,7 +446,7 @@ fn a_silent_primary_is_a_dead_connection() {
     if !mariadb_here() {
         return;
     }
-    let primary = Server::start("silent", 1, 36600, &["--binlog-checksum=CRC32"]);
+    let primary = Server::start("silent", 1, 21600, &["--binlog-checksum=CRC32"]);
     primary.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
     primary.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY);");
     let mut s = Streamer::spawn(

@@ -13,7 +13,9 @@ use gapless_protocol::tls::{SslMode, TlsOptions};
 use tracing::info;
 
 use crate::render::{renderer, Format, Options};
-use crate::stream::{self, DumpFrom, RawSink, RenderSink, SessionConfig, Sink, Start, StreamPlan};
+use crate::stream::{
+    self, DumpFrom, ParallelJsonlSink, RawSink, RenderSink, SessionConfig, Sink, Start, StreamPlan,
+};
 
 /// Environment variable holding the replication user's password.
 pub const PASSWORD_ENV: &str = "GAPLESS_PASSWORD";
@@ -235,6 +237,11 @@ pub fn plan(args: &StreamArgs) -> anyhow::Result<StreamPlan> {
     })
 }
 
+/// Threads rendering JSON lines: the CPUs, at most 4.
+fn render_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
 fn default_report_host() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -257,6 +264,10 @@ pub fn run(args: StreamArgs) -> anyhow::Result<i32> {
         StreamFormat::Raw => Box::new(RawSink::new(out)),
         StreamFormat::Text => {
             Box::new(RenderSink::new(renderer(Format::Text, Options::default(), Box::new(out))))
+        }
+        // JSON lines carry no state between rows: render on several cores.
+        StreamFormat::Jsonl if render_threads() > 1 => {
+            Box::new(ParallelJsonlSink::new(out, render_threads()))
         }
         StreamFormat::Jsonl => {
             Box::new(RenderSink::new(renderer(Format::Jsonl, Options::default(), Box::new(out))))

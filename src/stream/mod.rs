@@ -19,7 +19,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-pub use output::{RawSink, RenderSink, Sink, SinkError};
+pub use output::{ParallelJsonlSink, RawSink, RenderSink, Sink, SinkError};
 pub use session::{DumpFrom, SessionConfig};
 pub use tracker::{Received, ResumePoint, TrackError, Tracker};
 
@@ -272,6 +272,9 @@ fn dump_from(resume: &ResumePoint, gtid_mode: bool) -> DumpFrom {
     }
 }
 
+/// How long the stream may be quiet before the output is written out.
+const IDLE_FLUSH: Duration = Duration::from_millis(20);
+
 /// Moves events from the stream through the tracker to the sink until the
 /// stream ends, fails, or `stop` turns true.
 async fn pump(
@@ -291,12 +294,25 @@ async fn pump(
         let next = match stream.try_next()? {
             Some(next) => next,
             None => {
-                // Nothing buffered: a good moment to write out.
-                sink.flush()?;
-                tokio::select! {
+                // Nothing buffered. If nothing arrives shortly either, the
+                // primary is idle: write out what was handed on, then wait.
+                // (Flushing at every empty read would make the output wait
+                // on each socket read, and a parallel renderer on each.)
+                let soon = tokio::select! {
                     biased;
                     _ = stop.wait_for(|s| *s) => return Ok(()),
-                    next = stream.next() => next?,
+                    next = tokio::time::timeout(IDLE_FLUSH, stream.next()) => next,
+                };
+                match soon {
+                    Ok(next) => next?,
+                    Err(_) => {
+                        sink.flush()?;
+                        tokio::select! {
+                            biased;
+                            _ = stop.wait_for(|s| *s) => return Ok(()),
+                            next = stream.next() => next?,
+                        }
+                    }
                 }
             }
         };

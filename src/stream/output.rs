@@ -1,6 +1,8 @@
 //! Where streamed units go: rendered (text, JSON lines, SQL) or raw.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::sync::{mpsc, Arc, Mutex};
 
 use gapless_decoder::{Decoder, PayloadEvents};
 
@@ -107,5 +109,170 @@ impl<W: Write> Sink for RawSink<W> {
 
     fn flush(&mut self) -> Result<(), SinkError> {
         Ok(self.out.flush()?)
+    }
+}
+
+/// JSON lines rendered on several threads.
+///
+/// Whole units are gathered into batches of about [`BATCH_BYTES`]; each
+/// batch goes to a worker with its own decoder (a unit carries the table
+/// maps its rows need, and JSON lines carry no state from one row to the
+/// next), and the rendered batches are written in stream order. The
+/// FORMAT_DESCRIPTION in force is sent in front of every batch, marked as
+/// resent so it is decoded but not shown.
+pub struct ParallelJsonlSink<W: Write> {
+    out: W,
+    jobs: Option<mpsc::SyncSender<(u64, Vec<Received>)>>,
+    done: mpsc::Receiver<(u64, Result<Vec<u8>, SinkError>)>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    batch: Vec<Received>,
+    batch_bytes: usize,
+    /// The FORMAT_DESCRIPTION in force now, and at the start of the batch.
+    fde: Option<Received>,
+    batch_fde: Option<Received>,
+    sent: u64,
+    written: u64,
+    ready: BTreeMap<u64, Vec<u8>>,
+}
+
+/// Bytes of events per batch.
+pub const BATCH_BYTES: usize = 1 << 20;
+
+impl<W: Write> ParallelJsonlSink<W> {
+    /// A sink rendering on `threads` worker threads.
+    pub fn new(out: W, threads: usize) -> Self {
+        let threads = threads.max(1);
+        let (jobs, job_rx) = mpsc::sync_channel::<(u64, Vec<Received>)>(threads);
+        let (done_tx, done) = mpsc::channel();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let workers = (0..threads)
+            .map(|_| {
+                let (job_rx, done_tx) = (Arc::clone(&job_rx), done_tx.clone());
+                std::thread::spawn(move || {
+                    // One decoder and renderer per worker, kept from batch to
+                    // batch (table maps are sent again in every unit).
+                    let buf = SharedBuf::default();
+                    let render = crate::render::renderer(
+                        crate::render::Format::Jsonl,
+                        Default::default(),
+                        Box::new(buf.clone()),
+                    );
+                    let mut sink = RenderSink::new(render);
+                    loop {
+                        let job = job_rx.lock().map(|rx| rx.recv());
+                        let Ok(Ok((seq, units))) = job else { return };
+                        let result = sink.write(&units).and_then(|()| sink.flush()).map(|()| buf.take());
+                        if done_tx.send((seq, result)).is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        ParallelJsonlSink {
+            out,
+            jobs: Some(jobs),
+            done,
+            workers,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            fde: None,
+            batch_fde: None,
+            sent: 0,
+            written: 0,
+            ready: BTreeMap::new(),
+        }
+    }
+
+    /// Hands the gathered batch to the workers, writing out finished ones
+    /// while too many are in flight.
+    fn dispatch(&mut self) -> Result<(), SinkError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let mut units = Vec::with_capacity(self.batch.len() + 1);
+        units.extend(self.batch_fde.take());
+        units.append(&mut self.batch);
+        self.batch_bytes = 0;
+        while self.sent - self.written >= 2 * self.workers.len() as u64 {
+            self.collect_one()?;
+        }
+        let jobs = self.jobs.as_ref().expect("open until drop");
+        jobs.send((self.sent, units)).map_err(|_| worker_gone())?;
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Waits for one rendered batch and writes out what is now in order.
+    fn collect_one(&mut self) -> Result<(), SinkError> {
+        let (seq, result) = self.done.recv().map_err(|_| worker_gone())?;
+        self.ready.insert(seq, result?);
+        while let Some(bytes) = self.ready.remove(&self.written) {
+            self.out.write_all(&bytes)?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+}
+
+fn worker_gone() -> SinkError {
+    SinkError::Io(io::Error::other("a rendering thread stopped"))
+}
+
+/// A byte buffer a renderer writes into and its worker empties after each
+/// batch.
+#[derive(Default, Clone)]
+struct SharedBuf(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl SharedBuf {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
+}
+
+impl Write for SharedBuf {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write> Sink for ParallelJsonlSink<W> {
+    fn write(&mut self, units: &[Received]) -> Result<(), SinkError> {
+        if self.batch.is_empty() {
+            self.batch_fde = self.fde.clone();
+        }
+        for r in units {
+            if r.bytes.get(4) == Some(&gapless_decoder::EventType::FORMAT_DESCRIPTION.0) {
+                self.fde = Some(Received { resent: true, ..r.clone() });
+            }
+            self.batch_bytes += r.bytes.len();
+        }
+        self.batch.extend_from_slice(units);
+        if self.batch_bytes >= BATCH_BYTES {
+            self.dispatch()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.dispatch()?;
+        while self.written < self.sent {
+            self.collect_one()?;
+        }
+        Ok(self.out.flush()?)
+    }
+}
+
+impl<W: Write> Drop for ParallelJsonlSink<W> {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
     }
 }

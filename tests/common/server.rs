@@ -46,7 +46,9 @@ pub struct Server {
 
 impl Server {
     /// Starts `name` with `options` on the first free port from `port_base`
-    /// (give each test its own base: tests run in parallel).
+    /// (give each test its own base: tests run in parallel; keep it below
+    /// 32768, where the kernel hands out ephemeral ports that could take a
+    /// port between the check and the server's bind).
     pub fn start(name: &str, server_id: u32, port_base: u16, options: &[&str]) -> Server {
         let opts: Vec<String> = options.iter().map(|o| (*o).to_string()).collect();
         let quoted = opts.iter().map(|o| format!("'{o}'")).collect::<Vec<_>>().join(" ");
