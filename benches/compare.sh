@@ -84,6 +84,8 @@ done
 
 log() { printf '[compare.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { echo "compare.sh: $*" >&2; exit 1; }
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
 
 # ---------------------------------------------------------------- tools
 
@@ -94,11 +96,7 @@ ensure_packages() {
     command -v mariadbd >/dev/null 2>&1 || [[ -x /usr/sbin/mariadbd ]] || need+=(mariadb-server)
     command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
     command -v mariadb-binlog >/dev/null 2>&1 || need+=(mariadb-client)
-    ((${#need[@]})) || return 0
-    ((EUID == 0)) || die "need root to install ${need[*]} (or install them first)"
-    log "installing ${need[*]} (Debian packages)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    install_missing "${need[@]}"
 }
 
 # ---------------------------------------------------------------- data
@@ -258,12 +256,6 @@ EOF
     } >>"$BENCH_DATA/README"
 }
 
-have_set() {
-    local dir=$BENCH_DATA/$1 f
-    [[ -s $dir/files.txt ]] || return 1
-    while IFS= read -r f; do [[ -s $dir/$f ]] || return 1; done <"$dir/files.txt"
-}
-
 ensure_data() {
     local missing=() s
     for s in $SETS; do
@@ -419,15 +411,6 @@ bench_set() {
     awk -v k="$worst" 'BEGIN { m = k / 1024; printf "  peak RSS of gapless (decode jsonl/text, values): %.1f MiB (target < 64 MiB) %s\n", m, (m < 64 ? "MET" : "NOT MET") }'
 }
 
-# Percent of all CPUs busy over one second (from /proc/stat).
-cpu_busy() {
-    local a b
-    a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
-    sleep 1
-    b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
-    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
-        busy = y[1] - x[1]; idle = y[2] - x[2]; printf "%.0f", 100 * busy / (busy + idle + 1e-9) }'
-}
 
 main() {
     ensure_packages

@@ -102,6 +102,8 @@ done
 
 log() { printf '[stream.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { echo "stream.sh: $*" >&2; exit 1; }
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
 
 GAPLESS=$ROOT/target/release/gapless
 INSTANCE=stream-bench
@@ -122,17 +124,7 @@ ensure_packages() {
     command -v ss >/dev/null 2>&1 || need+=(iproute2)
     command -v python3 >/dev/null 2>&1 || need+=(python3)
     [[ -z $PERF_DIR ]] || command -v perf >/dev/null 2>&1 || need+=(linux-perf)
-    ((${#need[@]})) || return 0
-    ((EUID == 0)) || die "need root to install ${need[*]} (or install them first)"
-    log "installing ${need[*]} (Debian packages)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-}
-
-have_set() {
-    local dir=$BENCH_DATA/$1 f
-    [[ -s $dir/files.txt ]] || return 1
-    while IFS= read -r f; do [[ -s $dir/$f ]] || return 1; done <"$dir/files.txt"
+    install_missing "${need[@]}"
 }
 
 ensure_data() {
@@ -652,15 +644,6 @@ bench_set() {
     SERVER_UP=0
 }
 
-# Percent of all CPUs busy over one second (from /proc/stat).
-cpu_busy() {
-    local a b
-    a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
-    sleep 1
-    b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
-    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
-        busy = y[1] - x[1]; idle = y[2] - x[2]; printf "%.0f", 100 * busy / (busy + idle + 1e-9) }'
-}
 
 main() {
     ensure_packages

@@ -366,3 +366,43 @@ fn mysql_8_4_compressed_transaction() {
 fn mysql_tagged_gtids() {
     check(Version::Mysql84, "rust_mysql_common/binlog_transaction_with_GTID_TAG.000001");
 }
+
+/// A byte changed on the way (here: in the served file) is caught by the
+/// event's CRC32 before anything of its transaction is shown, whether the
+/// stream decodes the event (GTID, QUERY, XID) or only checks it (rows).
+#[test]
+fn corrupted_event_stops_the_stream_with_its_position() {
+    let Some(fixtures) = common::shared_fixtures() else { return };
+    let original = std::fs::read(fixtures.join("rust_mysql_common/mysql-enum-string-set.000001")).unwrap();
+    // Every event of the file, by offset and type.
+    let mut events = Vec::new();
+    let mut pos = 4;
+    while pos + 19 <= original.len() {
+        let size = u32::from_le_bytes(original[pos + 9..pos + 13].try_into().unwrap()) as usize;
+        events.push((pos, original[pos + 4]));
+        pos += size;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp");
+    std::fs::create_dir_all(&dir).unwrap();
+    // WRITE_ROWS_V2 (30): only checked; QUERY (2): decoded.
+    for ty in [30u8, 2] {
+        let &(at, _) = events.iter().find(|(_, t)| *t == ty).expect("event of that type");
+        let mut data = original.clone();
+        data[at + 20] ^= 0x01;
+        let path = dir.join(format!("corrupt-{ty}-{}.000001", std::process::id()));
+        std::fs::write(&path, &data).unwrap();
+        let port = serve(Version::Mysql84, path.clone(), Arc::new(Mutex::new(Vec::new())));
+        // Raw output: nothing downstream decodes, so the check is the stream's.
+        let source = format!("mysql://repl@127.0.0.1:{port}");
+        let args = ["--source", &source, "--format", "raw", "--ssl-mode", "disabled"];
+        let mut s = Streamer::spawn(&args, "pw", &format!("corrupt-{ty}"));
+        assert_eq!(s.wait_exit(Duration::from_secs(30)), 1, "{}", s.log());
+        let log = s.log();
+        assert!(log.contains(&format!("checksum mismatch in event at offset {at}")), "type {ty}: {log}");
+        // Nothing of the damaged event's transaction was written: the raw
+        // output is a prefix of the file ending before it.
+        let out = std::fs::read(&s.stdout).unwrap();
+        assert!(out.len() <= at && original.starts_with(&out), "type {ty}: {} bytes written", out.len());
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -164,6 +164,12 @@ impl Decoder {
         }
     }
 
+    /// Whether events are checked against a CRC32 now: checking is on and
+    /// the FORMAT_DESCRIPTION in force says events carry one.
+    pub fn verifies_crc32(&self) -> bool {
+        self.verify_checksums && self.fde.checksum == ChecksumAlg::Crc32
+    }
+
     /// Turns checksum verification on or off (on by default).
     pub fn verify_checksums(mut self, on: bool) -> Self {
         self.verify_checksums = on;
