@@ -4,10 +4,13 @@
 //! This crate holds the capabilities; `src/main.rs` only dispatches.
 //! - [`decode`]: offline decoding of binlog files with filters;
 //! - [`render`]: the text, JSON lines and SQL output formats;
+//! - [`stream`]: following a primary as a replica;
+//! - [`ring`]: the crash-safe on-disk ring of the primary's recent binlog;
 //! - [`cli`]: command-line flags and their checks.
 #![warn(missing_docs)]
 
 pub mod cli;
 pub mod decode;
 pub mod render;
+pub mod ring;
 pub mod stream;

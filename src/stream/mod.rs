@@ -10,6 +10,7 @@
 
 mod output;
 mod session;
+mod status;
 mod tracker;
 
 use std::time::Duration;
@@ -17,10 +18,11 @@ use std::time::Duration;
 use gapless_protocol::client::{BinlogStream, ClientError};
 use thiserror::Error;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 pub use output::{ParallelJsonlSink, RawSink, RenderSink, Sink, SinkError};
 pub use session::{DumpFrom, SessionConfig};
+pub use status::StreamStatus;
 pub use tracker::{Received, ResumePoint, TrackError, Tracker};
 
 /// Where the stream starts.
@@ -30,6 +32,13 @@ pub enum Start {
     Current,
     /// A file and position, or after a GTID position.
     At(DumpFrom),
+    /// Where an earlier run left off (the ring's resume point).
+    Resume {
+        /// The point.
+        point: ResumePoint,
+        /// Resume by GTID rather than by file and position.
+        by_gtid: bool,
+    },
 }
 
 /// What to stream and how.
@@ -148,6 +157,7 @@ pub async fn run(
         Some(ready) => ready,
         None => return Ok(summary),
     };
+    sink.start(tracker.resume_point(), gtid_mode)?;
     let mut backoff = Backoff::new(plan.max_backoff);
     let mut units = Vec::new();
     loop {
@@ -175,8 +185,22 @@ pub async fn run(
         units.clear();
         match result {
             Ok(()) => break,
+            Err(StreamError::Sink(e)) if e.is_transient() => {
+                drop(stream);
+                error!("{e}; streaming is paused until the output can be written again");
+                match reopen_sink(sink, &mut backoff, &mut stop).await {
+                    Some(Some(point)) => tracker = Tracker::new(point),
+                    Some(None) => {}
+                    None => break,
+                }
+            }
             Err(e) if e.is_transient() => {
-                sink.flush()?;
+                if let Err(e) = sink.flush() {
+                    // The next write finds the same trouble and pauses.
+                    if !e.is_transient() {
+                        return Err(e.into());
+                    }
+                }
                 let (file, pos) = tracker.position();
                 warn!(at = %format!("{file}:{pos}"), "{e}");
                 // A primary that closes the stream may have handed our id to
@@ -211,6 +235,29 @@ pub async fn run(
     Ok(summary)
 }
 
+/// After the sink failed for a reason that may pass (a full disk): waits
+/// and retries until it takes units again. Returns where to resume (`None`
+/// inside: where the tracker is), or `None` when asked to stop.
+async fn reopen_sink(
+    sink: &mut dyn Sink,
+    backoff: &mut Backoff,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Option<ResumePoint>> {
+    loop {
+        let wait = backoff.next();
+        if sleep_or_stop(wait, stop).await {
+            return None;
+        }
+        match sink.reopen() {
+            Ok(point) => {
+                info!("the output can be written again; resuming the stream");
+                return Some(point);
+            }
+            Err(e) => error!("{e}; still paused, retrying in {:?}", backoff.next),
+        }
+    }
+}
+
 /// Picks the server id and the start point; `None` if stopped meanwhile.
 async fn prepare(
     plan: &StreamPlan,
@@ -225,8 +272,9 @@ async fn prepare(
                 None => session::pick_server_id(&mut conn).await?,
             };
             let from = match &plan.start {
-                Start::Current => session::current_position(&mut conn).await?,
-                Start::At(from) => session::fit_flavor(from, &conn)?,
+                Start::Current => Some(session::current_position(&mut conn).await?),
+                Start::At(from) => Some(session::fit_flavor(from, &conn)?),
+                Start::Resume { .. } => None,
             };
             conn.close().await;
             Ok::<_, StreamError>((server_id, from))
@@ -237,7 +285,11 @@ async fn prepare(
             r = attempt => r,
         };
         match result {
-            Ok((server_id, from)) => {
+            Ok((server_id, None)) => {
+                let Start::Resume { point, by_gtid } = &plan.start else { unreachable!("only a resume has no start") };
+                return Ok(Some((server_id, Tracker::new(point.clone()), *by_gtid)));
+            }
+            Ok((server_id, Some(from))) => {
                 let gtid_mode = !matches!(from, DumpFrom::Position { .. });
                 let mut resume = ResumePoint::default();
                 match from {
@@ -273,7 +325,7 @@ fn dump_from(resume: &ResumePoint, gtid_mode: bool) -> DumpFrom {
 }
 
 /// How long the stream may be quiet before the output is written out.
-const IDLE_FLUSH: Duration = Duration::from_millis(20);
+pub const IDLE_FLUSH: Duration = Duration::from_millis(20);
 
 /// Moves events from the stream through the tracker to the sink until the
 /// stream ends, fails, or `stop` turns true.
@@ -285,8 +337,9 @@ async fn pump(
     summary: &mut Summary,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), StreamError> {
-    // The (file, end) of an event the primary wants acknowledged.
+    // The (file, end) of the last event the primary wants acknowledged.
     let mut ack: Option<(String, u64)> = None;
+    let delay = sink.flush_delay();
     loop {
         if *stop.borrow() {
             return Ok(());
@@ -294,19 +347,32 @@ async fn pump(
         let next = match stream.try_next()? {
             Some(next) => next,
             None => {
-                // Nothing buffered. If nothing arrives shortly either, the
-                // primary is idle: write out what was handed on, then wait.
-                // (Flushing at every empty read would make the output wait
-                // on each socket read, and a parallel renderer on each.)
-                let soon = tokio::select! {
-                    biased;
-                    _ = stop.wait_for(|s| *s) => return Ok(()),
-                    next = tokio::time::timeout(IDLE_FLUSH, stream.next()) => next,
+                // All that arrived together is handed on: make it durable
+                // once, and acknowledge the last event asked for (an ACK
+                // covers everything before it).
+                if let Some((file, pos)) = ack.take_if(|_| !tracker.in_transaction()) {
+                    sink.sync()?;
+                    stream.ack(file.as_bytes(), pos).await?;
+                }
+                // Unless the sink wants every pause flushed, wait a little
+                // first: flushing at every empty read would make the output
+                // wait on each socket read.
+                let soon = if delay.is_zero() {
+                    sink.flush()?;
+                    Err(())
+                } else {
+                    tokio::select! {
+                        biased;
+                        _ = stop.wait_for(|s| *s) => return Ok(()),
+                        next = tokio::time::timeout(delay, stream.next()) => next.map_err(|_| ()),
+                    }
                 };
                 match soon {
                     Ok(next) => next?,
-                    Err(_) => {
-                        sink.flush()?;
+                    Err(()) => {
+                        if !delay.is_zero() {
+                            sink.flush()?;
+                        }
                         tokio::select! {
                             biased;
                             _ = stop.wait_for(|s| *s) => return Ok(()),
@@ -328,10 +394,6 @@ async fn pump(
             summary.units += 1;
             sink.write(units)?;
             units.clear();
-        }
-        if let Some((file, pos)) = ack.take_if(|_| !tracker.in_transaction()) {
-            sink.flush()?;
-            stream.ack(file.as_bytes(), pos).await?;
         }
     }
 }

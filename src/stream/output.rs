@@ -6,17 +6,41 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use gapless_decoder::{Decoder, PayloadEvents};
 
-use super::tracker::Received;
+use std::time::Duration;
+
+use super::tracker::{Received, ResumePoint};
 use crate::render::{Context, Render, RenderError};
 
 /// Receives whole units (a non-transactional event or a complete
 /// transaction) in binlog order.
 pub trait Sink {
-    /// Takes the events of one or more whole units.
-    fn write(&mut self, units: &[Received]) -> Result<(), SinkError>;
-    /// Makes everything written so far durable (written out, flushed); a
-    /// semi-sync ACK is sent only after this returns.
+    /// Takes the events of one whole unit.
+    fn write(&mut self, unit: &[Received]) -> Result<(), SinkError>;
+    /// Writes out what was written so far, as durably as the sink is set up
+    /// to; called when the stream pauses.
     fn flush(&mut self) -> Result<(), SinkError>;
+    /// Makes everything written so far durable now; a semi-sync ACK is sent
+    /// only after this returns.
+    fn sync(&mut self) -> Result<(), SinkError> {
+        self.flush()
+    }
+    /// How long the stream may be quiet before [`flush`](Self::flush) is
+    /// called.
+    fn flush_delay(&self) -> Duration {
+        super::IDLE_FLUSH
+    }
+    /// A new stream starts at `from` (the sink may record it).
+    fn start(&mut self, from: &ResumePoint, by_gtid: bool) -> Result<(), SinkError> {
+        let _ = (from, by_gtid);
+        Ok(())
+    }
+    /// After a write failed with an error for which
+    /// [`SinkError::is_transient`] holds: get ready to take units again, and
+    /// say where the stream must resume (what the sink holds), or `None` to
+    /// resume where it was.
+    fn reopen(&mut self) -> Result<Option<ResumePoint>, SinkError> {
+        Ok(None)
+    }
 }
 
 /// Why a sink failed.
@@ -35,6 +59,17 @@ pub enum SinkError {
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Io(#[from] io::Error),
+    /// The ring failed.
+    #[error(transparent)]
+    Ring(#[from] crate::ring::RingError),
+}
+
+impl SinkError {
+    /// The ring's disk is full or failing: the stream pauses and tries
+    /// again, nothing stored is damaged.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SinkError::Ring(e) if e.is_io())
+    }
 }
 
 /// Decodes units and hands them to a renderer.

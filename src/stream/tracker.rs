@@ -37,6 +37,8 @@ pub struct Received {
     /// A FORMAT_DESCRIPTION the primary sent again because the stream
     /// started mid-file: decode with it, but it is not new.
     pub resent: bool,
+    /// The event ends in a CRC32 checksum (the stream's checksum setting).
+    pub crc32: bool,
 }
 
 /// Where to pick the stream up again: just past the last unit handed out.
@@ -247,7 +249,7 @@ impl Tracker {
     }
 
     fn received(&self, bytes: Bytes, offset: u64, end: u64) -> Received {
-        Received { bytes, file: self.file.clone(), offset, end, gtid: None, resent: false }
+        Received { bytes, file: self.file.clone(), offset, end, gtid: None, resent: false, crc32: self.checksums }
     }
 
     /// The next file and position a ROTATE names.

@@ -1,0 +1,644 @@
+//! The ring's one writer: recovery on open, appending whole units, making
+//! them durable, and moving to the next segment.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use super::index::SegmentIndex;
+use super::record::{self, RecordMeta, CRC32, RECORD_HEADER, RESENT, SEGMENT_END, SEGMENT_HEADER, UNIT_END, UNIT_START};
+use super::segment::{self, ReadableSegment, WalkEnd, WritableSegment};
+use super::state::{self, Checkpoint, State};
+use super::status::{Coordinates, Published, RingStatus};
+use super::{resume, RingError};
+use crate::stream::{Received, ResumePoint};
+
+/// When appended units are made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// At each commit; commits that arrive together share one sync.
+    Commit,
+    /// At most this long after a write.
+    Interval(Duration),
+    /// Left to the operating system (a semi-sync ACK still waits for a sync).
+    Never,
+}
+
+/// How a ring is laid out and synced.
+#[derive(Debug, Clone)]
+pub struct RingConfig {
+    /// Bytes the ring may take on disk.
+    pub ring_bytes: u64,
+    /// Bytes per segment file (default: a sixteenth of the ring, between
+    /// 1 MiB and 256 MiB).
+    pub segment_bytes: Option<u64>,
+    /// When to sync.
+    pub sync: SyncPolicy,
+    /// The primary, for the state file and messages.
+    pub source: String,
+}
+
+/// The fewest segment files a ring has: the one being written, its spare,
+/// and two that hold history.
+pub const MIN_SEGMENTS: u64 = 4;
+
+/// Under the commit policy, a sync happens at the latest after this much
+/// data or this long, even when events keep arriving without a pause.
+const COMMIT_SYNC_BYTES: usize = 8 << 20;
+const COMMIT_SYNC_DELAY: Duration = Duration::from_millis(50);
+
+impl RingConfig {
+    fn layout(&self) -> Result<(u64, u64), String> {
+        let segment = self.segment_bytes.unwrap_or((self.ring_bytes / 16).clamp(1 << 20, 256 << 20));
+        let segment = segment / 4096 * 4096;
+        if segment < 64 << 10 {
+            return Err(format!("segments of {segment} bytes are too small (64 KiB at least)"));
+        }
+        let count = self.ring_bytes / segment;
+        if count < MIN_SEGMENTS {
+            return Err(format!(
+                "--ring-size {} holds {count} segments of {segment} bytes; {MIN_SEGMENTS} at least are needed",
+                self.ring_bytes
+            ));
+        }
+        Ok((segment, count))
+    }
+}
+
+/// A segment that is full and only read from now.
+struct Sealed {
+    seq: u64,
+    path: PathBuf,
+    index: SegmentIndex,
+}
+
+/// Where a record or unit boundary is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Place {
+    seq: u64,
+    offset: usize,
+}
+
+/// What opening a ring found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The ring held no unit yet.
+    pub empty: bool,
+    /// Bytes of an incomplete unit cut from the tail.
+    pub cut_bytes: u64,
+    /// Why the tail ended where it did (a torn record, zeros, ...).
+    pub tail: String,
+}
+
+/// Appends units to a ring directory; see the module docs.
+pub struct RingWriter {
+    dir: PathBuf,
+    _lock: File,
+    state: State,
+    segment_bytes: usize,
+    sealed: VecDeque<Sealed>,
+    active: WritableSegment,
+    index: SegmentIndex,
+    /// Next write offset in the active segment.
+    pos: usize,
+    /// Bytes of the active segment known to be on disk.
+    synced: usize,
+    /// Where the last complete unit ends, and the resume point there.
+    unit_end: Place,
+    resume: ResumePoint,
+    last_written: Option<Coordinates>,
+    last_durable: Option<Coordinates>,
+    dirty_since: Option<Instant>,
+    last_sync: Instant,
+    sync: SyncPolicy,
+    status: Arc<Published<RingStatus>>,
+    recovery: Recovery,
+    /// Leave a checkpoint at the end when dropped (off to test crashes).
+    checkpoint_on_drop: bool,
+}
+
+impl RingWriter {
+    /// Opens (or creates) the ring in `dir`: takes its lock, recovers from a
+    /// crash (cutting an incomplete unit off the tail), and gets ready to
+    /// append after the last complete unit.
+    pub fn open(dir: &Path, config: &RingConfig) -> Result<RingWriter, RingError> {
+        Self::open_publishing(dir, config, Arc::new(Published::new(RingStatus::default())))
+    }
+
+    /// [`open`](Self::open), publishing the status into `status`.
+    pub fn open_publishing(
+        dir: &Path,
+        config: &RingConfig,
+        status: Arc<Published<RingStatus>>,
+    ) -> Result<RingWriter, RingError> {
+        let invalid = |detail: String| RingError::Invalid { path: dir.to_path_buf(), detail };
+        let (segment_bytes, max_segments) = config.layout().map_err(invalid)?;
+        std::fs::create_dir_all(dir).map_err(RingError::io(dir, "creating the directory"))?;
+        let lock = lock(dir)?;
+        let found = segment::list(dir).map_err(RingError::io(dir, "listing segments"))?;
+        let existing = state::read(dir).map_err(RingError::io(state::path(dir), "reading"))?;
+        let mut state = match existing {
+            Some(state) => {
+                if state.segment_bytes != segment_bytes && config.segment_bytes.is_some() {
+                    return Err(invalid(format!(
+                        "the ring was made with segments of {} bytes, not {segment_bytes}",
+                        state.segment_bytes
+                    )));
+                }
+                state
+            }
+            None if !found.is_empty() => {
+                return Err(invalid(format!(
+                    "segment files but no {}: not a ring this gapless can recover; move the directory aside",
+                    state::path(dir).display()
+                )))
+            }
+            None => State {
+                version: state::VERSION,
+                segment_bytes,
+                max_segments,
+                generation: 0,
+                source: config.source.clone(),
+                by_gtid: false,
+                checkpoint: None,
+            },
+        };
+        // The ring's size may change between runs; its segment size may not.
+        state.max_segments = (config.ring_bytes / state.segment_bytes).max(MIN_SEGMENTS);
+        state.generation += 1;
+        if !config.source.is_empty() {
+            if !state.source.is_empty() && state.source != config.source {
+                warn!(ring = %dir.display(), was = %state.source, now = %config.source, "the ring was filled from another source address");
+            }
+            state.source = config.source.clone();
+        }
+        state::write(dir, &state).map_err(RingError::io(state::path(dir), "writing"))?;
+        let mut writer = if found.is_empty() {
+            Self::create(dir, lock, state, status)?
+        } else {
+            Self::recover(dir, lock, state, found, status)?
+        };
+        writer.sync = config.sync;
+        writer.publish();
+        Ok(writer)
+    }
+
+    fn create(dir: &Path, lock: File, state: State, status: Arc<Published<RingStatus>>) -> Result<Self, RingError> {
+        let path = segment::path(dir, 1);
+        segment::allocate(&path, state.segment_bytes).map_err(RingError::io(&path, "allocating a segment"))?;
+        let active = WritableSegment::init(&path, 1).map_err(RingError::io(&path, "writing the segment header"))?;
+        segment::sync_dir(dir).map_err(RingError::io(dir, "syncing the directory"))?;
+        let at = Place { seq: 1, offset: SEGMENT_HEADER };
+        Ok(Self::assemble(dir, lock, state, VecDeque::new(), active, SegmentIndex::new(1), at, ResumePoint::default(), status, Recovery { empty: true, ..Default::default() }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        dir: &Path,
+        lock: File,
+        state: State,
+        sealed: VecDeque<Sealed>,
+        active: WritableSegment,
+        index: SegmentIndex,
+        at: Place,
+        resume: ResumePoint,
+        status: Arc<Published<RingStatus>>,
+        recovery: Recovery,
+    ) -> Self {
+        let last = index.last.as_ref().or_else(|| sealed.back().and_then(|s| s.index.last.as_ref())).map(|e| Coordinates {
+            file: e.file.clone(),
+            position: e.end,
+            gtid: e.gtid.clone(),
+            timestamp: e.timestamp,
+        });
+        RingWriter {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            segment_bytes: state.segment_bytes as usize,
+            state,
+            sealed,
+            active,
+            index,
+            pos: at.offset,
+            synced: at.offset,
+            unit_end: at,
+            resume,
+            last_written: last.clone(),
+            last_durable: last,
+            dirty_since: None,
+            last_sync: Instant::now(),
+            sync: SyncPolicy::Commit,
+            status,
+            recovery,
+            checkpoint_on_drop: true,
+        }
+    }
+
+    /// Walks from the checkpoint to the end of the data, cuts an incomplete
+    /// unit off the tail, and reports damage anywhere else.
+    fn recover(
+        dir: &Path,
+        lock: File,
+        state: State,
+        found: Vec<(u64, PathBuf)>,
+        status: Arc<Published<RingStatus>>,
+    ) -> Result<Self, RingError> {
+        let corrupt = |path: &Path, offset: usize, detail: String| RingError::Corrupt { path: path.to_path_buf(), offset: offset as u64, detail };
+        // A spare being prepared when the process stopped is just space.
+        let _ = std::fs::remove_file(segment::spare_path(dir));
+        let mut segments = Vec::with_capacity(found.len());
+        for (i, (seq, path)) in found.iter().enumerate() {
+            if i > 0 && *seq != found[i - 1].0 + 1 {
+                return Err(corrupt(path, 0, format!("segment {} is missing before it", found[i - 1].0 + 1)));
+            }
+            let seg = ReadableSegment::open(path).map_err(RingError::io(path, "opening"))?;
+            match seg {
+                Some(seg) if seg.seq == *seq => segments.push(seg),
+                // The newest file was being renamed into place: it holds
+                // nothing of this segment yet.
+                _ if i == found.len() - 1 && i > 0 => {
+                    warn!(segment = %path.display(), "removing a segment that was being set up when gapless stopped");
+                    std::fs::remove_file(path).map_err(RingError::io(path, "removing"))?;
+                }
+                _ => return Err(corrupt(path, 0, "no valid segment header for this sequence number".into())),
+            }
+        }
+        let newest = segments.len() - 1;
+        let first_seq = segments[0].seq;
+        let (mut at, mut floor, mut resume) = match &state.checkpoint {
+            Some(c) if c.seq >= first_seq && c.seq <= segments[newest].seq => (
+                Place { seq: c.seq, offset: c.offset as usize },
+                c.generation,
+                checkpoint_resume(c).map_err(|detail| RingError::Invalid { path: state::path(dir), detail })?,
+            ),
+            Some(c) => {
+                return Err(RingError::Invalid {
+                    path: state::path(dir),
+                    detail: format!("the checkpoint names segment {}, which is not in the directory", c.seq),
+                })
+            }
+            None => (Place { seq: first_seq, offset: SEGMENT_HEADER }, 0, ResumePoint::default()),
+        };
+        let mut unit_end = at;
+        let mut empty = state.checkpoint.is_none();
+        // A checkpoint is at a unit boundary; without one, records before
+        // the first unit start belong to a unit whose start was overwritten.
+        let mut open_unit = false;
+        let tail;
+        loop {
+            let i = (at.seq - first_seq) as usize;
+            let seg = &segments[i];
+            let (end, why) = segment::walk(&seg.map, seg.seq, at.offset, floor, |r| {
+                if r.meta.flags & UNIT_START != 0 {
+                    open_unit = true;
+                }
+                if r.meta.flags & UNIT_END != 0 && open_unit {
+                    resume::advance(&mut resume, &r.meta, r.event, r.meta.gtid);
+                    unit_end = Place { seq: seg.seq, offset: r.next };
+                    open_unit = false;
+                    empty = false;
+                }
+            });
+            match why {
+                WalkEnd::SegmentEnd if i < newest => {
+                    at = Place { seq: seg.seq + 1, offset: SEGMENT_HEADER };
+                    floor = 0;
+                }
+                _ if i < newest => {
+                    return Err(corrupt(&seg.path, end, format!("{why:?} before the end of a segment that has a successor")));
+                }
+                _ => {
+                    tail = (Place { seq: seg.seq, offset: end }, why);
+                    break;
+                }
+            }
+        }
+        drop(segments);
+        let (tail_at, why) = tail;
+        let cut_bytes = if tail_at.seq == unit_end.seq {
+            (tail_at.offset - unit_end.offset) as u64
+        } else {
+            state.segment_bytes * (tail_at.seq - unit_end.seq)
+        };
+        // Segments past the last complete unit hold only the cut unit.
+        for (seq, path) in found.iter().filter(|(seq, _)| *seq > unit_end.seq) {
+            warn!(segment = %path.display(), seq, "removing a segment that holds only an incomplete transaction");
+            std::fs::remove_file(path).map_err(RingError::io(path, "removing"))?;
+        }
+        segment::sync_dir(dir).map_err(RingError::io(dir, "syncing the directory"))?;
+        let recovery = Recovery { empty, cut_bytes, tail: format!("{why:?}") };
+        if cut_bytes > 0 {
+            warn!(
+                segment = %segment::path(dir, unit_end.seq).display(),
+                offset = unit_end.offset,
+                bytes = cut_bytes,
+                tail = ?why,
+                "cut an incomplete transaction off the end of the ring"
+            );
+        }
+        let mut sealed = VecDeque::new();
+        for (seq, path) in found.iter().filter(|(seq, _)| *seq < unit_end.seq) {
+            let index = SegmentIndex::load(dir, *seq).map_or_else(|| index_by_walking(path, *seq), Ok)?;
+            sealed.push_back(Sealed { seq: *seq, path: path.clone(), index });
+        }
+        let path = segment::path(dir, unit_end.seq);
+        let active = WritableSegment::open(&path, unit_end.seq).map_err(RingError::io(&path, "opening"))?;
+        let mut index = SegmentIndex::new(unit_end.seq);
+        segment::walk(&active.map, unit_end.seq, SEGMENT_HEADER, 0, |r| {
+            if r.offset < unit_end.offset {
+                index.observe(&r.meta, r.offset, r.next)
+            }
+        });
+        // What survived a kill is in the page cache; make it durable before
+        // building on it.
+        active.sync(0, unit_end.offset).map_err(RingError::io(&path, "syncing"))?;
+        let mut writer = Self::assemble(dir, lock, state, sealed, active, index, unit_end, resume, status, recovery);
+        writer.checkpoint()?;
+        if !writer.recovery.empty {
+            info!(ring = %dir.display(), resume = %format!("{}:{}", writer.resume.file, writer.resume.position), "ring recovered");
+        }
+        Ok(writer)
+    }
+
+    /// What opening the ring found.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// The stream's resume point after the last complete unit.
+    pub fn resume_point(&self) -> &ResumePoint {
+        &self.resume
+    }
+
+    /// Whether the ring's stream goes by GTID.
+    pub fn by_gtid(&self) -> bool {
+        self.state.by_gtid
+    }
+
+    /// The published status, for readers in this process.
+    pub fn status(&self) -> Arc<Published<RingStatus>> {
+        Arc::clone(&self.status)
+    }
+
+    /// The ring directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Records where a new stream into an empty ring starts.
+    pub fn start(&mut self, from: &ResumePoint, by_gtid: bool) -> Result<(), RingError> {
+        self.resume = from.clone();
+        self.state.by_gtid = by_gtid;
+        self.checkpoint()
+    }
+
+    /// Appends one unit: a complete transaction, or one event outside a
+    /// transaction (a resent FORMAT_DESCRIPTION is a unit of its own).
+    pub fn append(&mut self, unit: &[Received]) -> Result<(), RingError> {
+        let Some(last_event) = unit.last() else { return Ok(()) };
+        let metas: Vec<RecordMeta<'_>> = unit
+            .iter()
+            .enumerate()
+            .map(|(i, r)| RecordMeta {
+                flags: if i == 0 { UNIT_START } else { 0 }
+                    | if i == unit.len() - 1 { UNIT_END } else { 0 }
+                    | if r.resent { RESENT } else { 0 }
+                    | if r.crc32 { CRC32 } else { 0 },
+                file: &r.file,
+                gtid: r.gtid.as_deref().unwrap_or(""),
+                start: r.offset,
+                end: r.end,
+                timestamp: timestamp(&r.bytes),
+            })
+            .collect();
+        let sizes: Vec<usize> = unit.iter().zip(&metas).map(|(r, m)| record::encoded_len(m.file, m.gtid, r.bytes.len())).collect();
+        let room = self.segment_bytes - SEGMENT_HEADER - END_RECORD;
+        let total: usize = sizes.iter().sum();
+        let invalid = |detail: String| RingError::Invalid { path: self.dir.clone(), detail };
+        for (m, &size) in metas.iter().zip(&sizes) {
+            record::check(m).map_err(|e| invalid(format!("event at {}:{}: {e}", m.file, m.start)))?;
+            if size > room {
+                return Err(invalid(format!(
+                    "the event at {}:{} takes {size} bytes, more than a segment of {} bytes holds; use a larger --ring-size",
+                    m.file, m.start, self.segment_bytes
+                )));
+            }
+        }
+        if total as u64 > room as u64 * (self.state.max_segments - 2) {
+            return Err(invalid(format!(
+                "the transaction at {}:{} takes {total} bytes, more than the ring holds; use a larger --ring-size",
+                metas[0].file, metas[0].start
+            )));
+        }
+        // A unit that fits in a segment is not split across two.
+        if self.pos + total + END_RECORD > self.segment_bytes && total <= room {
+            self.next_segment()?;
+        }
+        for ((r, m), size) in unit.iter().zip(&metas).zip(sizes) {
+            if self.pos + size + END_RECORD > self.segment_bytes {
+                self.next_segment()?;
+            }
+            let (seq, generation, at) = (self.active.seq, self.state.generation, self.pos);
+            record::encode(&mut self.active.map[at..at + size], seq, generation, m, &r.bytes);
+            self.index.observe(m, at, at + size);
+            self.pos += size;
+        }
+        let last = metas.last().expect("a unit has events");
+        resume::advance(&mut self.resume, last, &last_event.bytes, last.gtid);
+        self.unit_end = Place { seq: self.active.seq, offset: self.pos };
+        if last.flags & RESENT == 0 {
+            self.last_written = Some(Coordinates {
+                file: last.file.to_string(),
+                position: last.end,
+                gtid: last.gtid.to_string(),
+                timestamp: last.timestamp,
+            });
+        }
+        let now = Instant::now();
+        let since = *self.dirty_since.get_or_insert(now);
+        let due = match self.sync {
+            SyncPolicy::Commit => self.pos - self.synced >= COMMIT_SYNC_BYTES || now - since >= COMMIT_SYNC_DELAY,
+            SyncPolicy::Interval(every) => now - self.last_sync >= every,
+            SyncPolicy::Never => false,
+        };
+        if due {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable, whatever the policy.
+    pub fn sync(&mut self) -> Result<(), RingError> {
+        if self.pos > self.synced {
+            self.active.sync(self.synced, self.pos).map_err(RingError::io(&self.active.path, "syncing"))?;
+            self.synced = self.pos;
+        }
+        self.dirty_since = None;
+        self.last_sync = Instant::now();
+        self.last_durable = self.last_written.clone();
+        self.publish();
+        Ok(())
+    }
+
+    /// Makes appended units durable as the policy says, at a pause in the
+    /// stream (commit: now; interval: when due; never: not at all).
+    pub fn flush(&mut self) -> Result<(), RingError> {
+        match self.sync {
+            SyncPolicy::Commit => self.sync(),
+            SyncPolicy::Interval(every) if self.last_sync.elapsed() >= every => self.sync(),
+            _ => {
+                self.publish();
+                Ok(())
+            }
+        }
+    }
+
+    /// Seals the active segment and continues in the next: the spare is
+    /// made ready first, so a full disk fails here with nothing changed.
+    fn next_segment(&mut self) -> Result<(), RingError> {
+        let spare = segment::spare_path(&self.dir);
+        // Files in use: the sealed ones, the active one and the spare.
+        if self.sealed.len() as u64 + 2 > self.state.max_segments {
+            // The ring is full: the oldest segment becomes the next one
+            // (and a ring made smaller since it was filled drops more).
+            while self.sealed.len() as u64 + 2 > self.state.max_segments {
+                let oldest = self.sealed.pop_front().expect("a full ring has sealed segments");
+                let _ = std::fs::remove_file(SegmentIndex::path(&self.dir, oldest.seq));
+                if self.sealed.len() as u64 + 2 > self.state.max_segments {
+                    std::fs::remove_file(&oldest.path).map_err(RingError::io(&oldest.path, "removing"))?;
+                } else {
+                    std::fs::rename(&oldest.path, &spare).map_err(RingError::io(&oldest.path, "renaming for reuse"))?;
+                }
+            }
+        } else if !spare.exists() {
+            segment::allocate(&spare, self.state.segment_bytes).map_err(RingError::io(&spare, "allocating a segment"))?;
+        }
+        let end_meta = RecordMeta { flags: SEGMENT_END, file: "", gtid: "", start: 0, end: 0, timestamp: 0 };
+        let (seq, generation, at) = (self.active.seq, self.state.generation, self.pos);
+        record::encode(&mut self.active.map[at..at + END_RECORD], seq, generation, &end_meta, &[]);
+        self.pos += END_RECORD;
+        self.active.sync(self.synced, self.pos).map_err(RingError::io(&self.active.path, "syncing"))?;
+        if let Err(e) = self.index.save(&self.dir) {
+            warn!(segment = %self.active.path.display(), "could not save the segment index ({e}); readers will rebuild it");
+        }
+        let next = segment::path(&self.dir, seq + 1);
+        std::fs::rename(&spare, &next).map_err(RingError::io(&spare, "renaming into place"))?;
+        let active = WritableSegment::init(&next, seq + 1).map_err(RingError::io(&next, "writing the segment header"))?;
+        segment::sync_dir(&self.dir).map_err(RingError::io(&self.dir, "syncing the directory"))?;
+        let old = std::mem::replace(&mut self.active, active);
+        let index = std::mem::replace(&mut self.index, SegmentIndex::new(seq + 1));
+        self.sealed.push_back(Sealed { seq, path: old.path, index });
+        self.pos = SEGMENT_HEADER;
+        self.synced = SEGMENT_HEADER;
+        // The last complete unit is on disk now.
+        if self.unit_end.seq == seq {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Saves the last complete unit's place and resume point.
+    fn checkpoint(&mut self) -> Result<(), RingError> {
+        self.state.checkpoint = Some(Checkpoint {
+            seq: self.unit_end.seq,
+            offset: self.unit_end.offset as u64,
+            generation: self.state.generation,
+            file: self.resume.file.clone(),
+            position: self.resume.position,
+            maria: self.resume.maria.to_string(),
+            mysql: self.resume.mysql.to_string(),
+        });
+        state::write(&self.dir, &self.state).map_err(RingError::io(state::path(&self.dir), "writing"))
+    }
+
+    /// Stops as a killed process would: no sync, no final checkpoint.
+    #[cfg(test)]
+    pub(super) fn crash(mut self) {
+        self.checkpoint_on_drop = false;
+    }
+
+    /// Marks writing as paused (or resumed, with `None`) in the status.
+    pub fn set_paused(&mut self, why: Option<String>) {
+        let mut status = self.status.load();
+        status.paused = why;
+        self.status.store(status);
+    }
+
+    fn publish(&self) {
+        let first = self
+            .sealed
+            .iter()
+            .map(|s| &s.index)
+            .chain(std::iter::once(&self.index))
+            .find_map(|i| i.first())
+            .map(|s| Coordinates { file: s.file.clone(), position: s.start, gtid: s.gtid.clone(), timestamp: s.timestamp });
+        let paused = self.status.load().paused;
+        self.status.store(RingStatus {
+            dir: self.dir.display().to_string(),
+            first,
+            last_written: self.last_written.clone(),
+            last_durable: self.last_durable.clone(),
+            used_bytes: self.sealed.len() as u64 * self.state.segment_bytes + self.pos as u64,
+            capacity_bytes: self.state.max_segments * self.state.segment_bytes,
+            segments: self.sealed.len() as u64 + 1,
+            paused,
+        });
+    }
+}
+
+impl Drop for RingWriter {
+    fn drop(&mut self) {
+        // A clean stop leaves a checkpoint at the end: the next start has
+        // nothing to walk.
+        if self.checkpoint_on_drop && self.sync().is_ok() {
+            let _ = self.checkpoint();
+        }
+    }
+}
+
+/// The size of the record that closes a segment.
+const END_RECORD: usize = RECORD_HEADER;
+
+/// Takes the ring directory's lock, held while the writer lives.
+fn lock(dir: &Path) -> Result<File, RingError> {
+    let path = dir.join("lock");
+    let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(RingError::io(&path, "opening the lock file"))?;
+    // SAFETY: a valid descriptor; flock has no memory effects.
+    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(RingError::Locked(dir.to_path_buf()));
+    }
+    Ok(file)
+}
+
+fn timestamp(event: &[u8]) -> u32 {
+    event.get(..4).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+}
+
+fn checkpoint_resume(c: &Checkpoint) -> Result<ResumePoint, String> {
+    Ok(ResumePoint {
+        file: c.file.clone(),
+        position: c.position,
+        maria: c.maria.parse().map_err(|e| format!("checkpoint GTID position {:?}: {e}", c.maria))?,
+        mysql: c.mysql.parse().map_err(|e| format!("checkpoint GTID set {:?}: {e}", c.mysql))?,
+    })
+}
+
+/// Builds a sealed segment's index by walking it (its saved index is
+/// missing).
+pub(super) fn index_by_walking(path: &Path, seq: u64) -> Result<SegmentIndex, RingError> {
+    let seg = ReadableSegment::open(path)
+        .map_err(RingError::io(path, "opening"))?
+        .filter(|s| s.seq == seq)
+        .ok_or_else(|| RingError::Corrupt { path: path.to_path_buf(), offset: 0, detail: "no valid segment header".into() })?;
+    let mut index = SegmentIndex::new(seq);
+    let (end, why) = segment::walk(&seg.map, seq, SEGMENT_HEADER, 0, |r| index.observe(&r.meta, r.offset, r.next));
+    if why != WalkEnd::SegmentEnd {
+        return Err(RingError::Corrupt { path: path.to_path_buf(), offset: end as u64, detail: format!("{why:?} before the end of a full segment") });
+    }
+    Ok(index)
+}
