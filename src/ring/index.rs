@@ -105,7 +105,8 @@ impl SegmentIndex {
 
     /// The last sample at or before the binlog position, if any.
     pub fn sample_before_position(&self, file: &str, pos: u64) -> Option<&UnitStart> {
-        let n = self.samples.partition_point(|s| cmp_coords(&s.file, s.start, file, pos) != Ordering::Greater);
+        let n =
+            self.samples.partition_point(|s| cmp_coords(&s.file, s.start, file, pos) != Ordering::Greater);
         n.checked_sub(1).map(|i| &self.samples[i])
     }
 
@@ -119,7 +120,10 @@ impl SegmentIndex {
     /// The last sample of the same GTID source with a lower or equal number.
     pub fn sample_before_gtid(&self, gtid: &str) -> Option<&UnitStart> {
         let (source, n) = gtid_parts(gtid)?;
-        self.samples.iter().rev().find(|s| gtid_parts(&s.gtid).is_some_and(|(src, m)| src == source && m <= n))
+        self.samples
+            .iter()
+            .rev()
+            .find(|s| gtid_parts(&s.gtid).is_some_and(|(src, m)| src == source && m <= n))
     }
 
     /// The file the index of segment `seq` is kept in.
@@ -162,7 +166,9 @@ pub fn cmp_coords(file_a: &str, pos_a: u64, file_b: &str, pos_b: u64) -> Orderin
 
 fn cmp_files(a: &str, b: &str) -> Ordering {
     let split = |f: &str| match f.rsplit_once('.') {
-        Some((base, ext)) if ext.bytes().all(|c| c.is_ascii_digit()) => (base.to_string(), ext.parse::<u64>().ok()),
+        Some((base, ext)) if ext.bytes().all(|c| c.is_ascii_digit()) => {
+            (base.to_string(), ext.parse::<u64>().ok())
+        }
         _ => (f.to_string(), None),
     };
     let ((base_a, n_a), (base_b, n_b)) = (split(a), split(b));
@@ -179,7 +185,10 @@ mod tests {
     #[test]
     fn gtid_sources() {
         assert_eq!(gtid_parts("0-1-42"), Some(("0", 42)));
-        assert_eq!(gtid_parts("3e11fa47-71ca-11e1-9e33-c80aa9429562:23"), Some(("3e11fa47-71ca-11e1-9e33-c80aa9429562", 23)));
+        assert_eq!(
+            gtid_parts("3e11fa47-71ca-11e1-9e33-c80aa9429562:23"),
+            Some(("3e11fa47-71ca-11e1-9e33-c80aa9429562", 23))
+        );
         assert_eq!(
             gtid_parts("3e11fa47-71ca-11e1-9e33-c80aa9429562:blue:7"),
             Some(("3e11fa47-71ca-11e1-9e33-c80aa9429562:blue", 7))

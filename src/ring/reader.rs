@@ -53,7 +53,10 @@ impl RingReader {
     pub fn open(dir: &Path) -> Result<RingReader, RingError> {
         let found = segment::list(dir).map_err(RingError::io(dir, "listing segments"))?;
         if found.is_empty() && !super::state::path(dir).exists() {
-            return Err(RingError::Invalid { path: dir.to_path_buf(), detail: "not a ring directory (no state.json)".into() });
+            return Err(RingError::Invalid {
+                path: dir.to_path_buf(),
+                detail: "not a ring directory (no state.json)".into(),
+            });
         }
         let mut segments: Vec<Held> = Vec::with_capacity(found.len());
         let newest = found.len().saturating_sub(1);
@@ -64,7 +67,11 @@ impl RingReader {
                 // Being set up by the writer right now.
                 _ if i == newest => break,
                 _ => {
-                    return Err(RingError::Corrupt { path: path.clone(), offset: 0, detail: "no valid segment header".into() })
+                    return Err(RingError::Corrupt {
+                        path: path.clone(),
+                        offset: 0,
+                        detail: "no valid segment header".into(),
+                    })
                 }
             };
             if let Some(prev) = segments.last() {
@@ -78,7 +85,9 @@ impl RingReader {
                 None if i < newest => index_by_walking(path, *seq)?,
                 None => {
                     let mut index = SegmentIndex::new(*seq);
-                    segment::walk(&seg.map, *seq, SEGMENT_HEADER, 0, |r| index.observe(&r.meta, r.offset, r.next));
+                    segment::walk(&seg.map, *seq, SEGMENT_HEADER, 0, |r| {
+                        index.observe(&r.meta, r.offset, r.next)
+                    });
                     index
                 }
             };
@@ -124,11 +133,13 @@ impl RingReader {
             .rposition(|h| h.index.first().is_some_and(|s| target(s) != Ordering::Greater))
             .unwrap_or(0);
         let Some(held) = self.segments.get(i) else { return Ok(None) };
-        let from = held.index.sample_before_position(file, position).map_or(SEGMENT_HEADER, |s| s.offset as usize);
+        let from =
+            held.index.sample_before_position(file, position).map_or(SEGMENT_HEADER, |s| s.offset as usize);
         for unit in self.units(Location { seq: held.seg.seq, offset: from }) {
             let unit = unit?;
             let m = &unit.records[0].meta;
-            if cmp_coords(m.file, m.start, file, position) != Ordering::Less && m.flags & record::RESENT == 0 {
+            if cmp_coords(m.file, m.start, file, position) != Ordering::Less && m.flags & record::RESENT == 0
+            {
                 return Ok(Some(unit.at));
             }
         }
@@ -198,7 +209,8 @@ impl<'r> Iterator for Units<'r> {
             }
             self.at.offset = r.next;
             if r.meta.flags & UNIT_START != 0 {
-                unit = Some(Unit { at: Location { seq: held.seg.seq, offset: r.offset }, records: Vec::new() });
+                unit =
+                    Some(Unit { at: Location { seq: held.seg.seq, offset: r.offset }, records: Vec::new() });
             }
             let Some(open) = unit.as_mut() else { continue };
             open.records.push(r);

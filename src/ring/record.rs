@@ -225,9 +225,7 @@ impl SegmentHeader {
     /// Reads a header; `None` when the bytes are not one.
     pub fn parse(bytes: &[u8]) -> Option<SegmentHeader> {
         let head = bytes.get(..SEGMENT_HEADER)?;
-        if head[0..8] != SEGMENT_MAGIC
-            || crc32c::crc32c(&head[0..24]).to_le_bytes() != head[24..28]
-        {
+        if head[0..8] != SEGMENT_MAGIC || crc32c::crc32c(&head[0..24]).to_le_bytes() != head[24..28] {
             return None;
         }
         Some(SegmentHeader {
@@ -277,7 +275,8 @@ mod tests {
     #[test]
     fn every_flipped_bit_is_caught() {
         let mut seg = vec![0u8; 256];
-        let end = write(&mut seg, 0, 9, 1, &meta(UNIT_START | UNIT_END, "mysql-bin.000002", "0-1-5"), b"abcdef");
+        let end =
+            write(&mut seg, 0, 9, 1, &meta(UNIT_START | UNIT_END, "mysql-bin.000002", "0-1-5"), b"abcdef");
         let len = u32::from_le_bytes(seg[0..4].try_into().unwrap()) as usize;
         for bit in 0..len * 8 {
             let mut bad = seg.clone();

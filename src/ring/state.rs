@@ -69,7 +69,11 @@ pub fn read(dir: &Path) -> io::Result<Option<State>> {
     if state.version != VERSION {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("{}: ring format version {}, this gapless reads {VERSION}", path.display(), state.version),
+            format!(
+                "{}: ring format version {}, this gapless reads {VERSION}",
+                path.display(),
+                state.version
+            ),
         ));
     }
     Ok(Some(state))

@@ -28,7 +28,12 @@ impl Drop for Scratch {
 }
 
 fn config(segment: u64, segments: u64) -> RingConfig {
-    RingConfig { ring_bytes: segment * segments, segment_bytes: Some(segment), sync: SyncPolicy::Commit, source: "test".into() }
+    RingConfig {
+        ring_bytes: segment * segments,
+        segment_bytes: Some(segment),
+        sync: SyncPolicy::Commit,
+        source: "test".into(),
+    }
 }
 
 /// Builds the units of a made-up binlog: `n` transactions of `rows` row
@@ -58,7 +63,15 @@ impl Binlog {
         bytes.extend_from_slice(body);
         gapless_decoder::checksum::append(&mut bytes);
         self.pos = end;
-        Received { bytes: Bytes::from(bytes), file: self.file.clone(), offset, end, gtid: gtid.cloned(), resent: false, crc32: true }
+        Received {
+            bytes: Bytes::from(bytes),
+            file: self.file.clone(),
+            offset,
+            end,
+            gtid: gtid.cloned(),
+            resent: false,
+            crc32: true,
+        }
     }
 
     fn trx(&mut self, rows: usize, size: usize) -> Vec<Received> {
@@ -89,7 +102,13 @@ fn read_all(dir: &Path) -> Vec<Vec<(String, u64, Vec<u8>)>> {
     let reader = RingReader::open(dir).unwrap();
     reader
         .units(reader.start())
-        .map(|u| u.unwrap().records.iter().map(|r| (r.meta.file.to_string(), r.meta.start, r.event.to_vec())).collect())
+        .map(|u| {
+            u.unwrap()
+                .records
+                .iter()
+                .map(|r| (r.meta.file.to_string(), r.meta.start, r.event.to_vec()))
+                .collect()
+        })
         .collect()
 }
 
@@ -274,7 +293,8 @@ fn records_of_an_older_run_after_a_cut_are_not_read_as_data() {
     log.seq = 1;
     let mut c = log.trx(0, 0);
     c.truncate(1);
-    let body = vec![0u8; b_len - record::RECORD_HEADER - c[0].file.len() - c[0].gtid.as_ref().unwrap().len() - 23];
+    let body =
+        vec![0u8; b_len - record::RECORD_HEADER - c[0].file.len() - c[0].gtid.as_ref().unwrap().len() - 23];
     c[0] = log.event(162, &body, c[0].gtid.as_ref());
     assert_eq!(len(&c[0]), b_len);
     w.append(&c).unwrap();
@@ -343,7 +363,8 @@ fn every_record_of_a_unit_carries_its_flags() {
     drop(w);
     let reader = RingReader::open(&dir.0).unwrap();
     let unit = reader.units(reader.start()).next().unwrap().unwrap();
-    let flags: Vec<u16> = unit.records.iter().map(|r| r.meta.flags & (record::UNIT_START | UNIT_END)).collect();
+    let flags: Vec<u16> =
+        unit.records.iter().map(|r| r.meta.flags & (record::UNIT_START | UNIT_END)).collect();
     assert_eq!(flags, [record::UNIT_START, 0, 0, UNIT_END]);
     assert!(unit.records.iter().all(|r| r.meta.flags & record::CRC32 != 0 && r.meta.gtid == "0-1-1"));
 }

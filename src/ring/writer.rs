@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use super::index::SegmentIndex;
-use super::record::{self, RecordMeta, CRC32, RECORD_HEADER, RESENT, SEGMENT_END, SEGMENT_HEADER, UNIT_END, UNIT_START};
+use super::record::{
+    self, RecordMeta, CRC32, RECORD_HEADER, RESENT, SEGMENT_END, SEGMENT_HEADER, UNIT_END, UNIT_START,
+};
 use super::segment::{self, ReadableSegment, WalkEnd, WritableSegment};
 use super::state::{self, Checkpoint, State};
 use super::status::{Coordinates, Published, RingStatus};
@@ -187,13 +189,31 @@ impl RingWriter {
         Ok(writer)
     }
 
-    fn create(dir: &Path, lock: File, state: State, status: Arc<Published<RingStatus>>) -> Result<Self, RingError> {
+    fn create(
+        dir: &Path,
+        lock: File,
+        state: State,
+        status: Arc<Published<RingStatus>>,
+    ) -> Result<Self, RingError> {
         let path = segment::path(dir, 1);
-        segment::allocate(&path, state.segment_bytes).map_err(RingError::io(&path, "allocating a segment"))?;
-        let active = WritableSegment::init(&path, 1).map_err(RingError::io(&path, "writing the segment header"))?;
+        segment::allocate(&path, state.segment_bytes)
+            .map_err(RingError::io(&path, "allocating a segment"))?;
+        let active =
+            WritableSegment::init(&path, 1).map_err(RingError::io(&path, "writing the segment header"))?;
         segment::sync_dir(dir).map_err(RingError::io(dir, "syncing the directory"))?;
         let at = Place { seq: 1, offset: SEGMENT_HEADER };
-        Ok(Self::assemble(dir, lock, state, VecDeque::new(), active, SegmentIndex::new(1), at, ResumePoint::default(), status, Recovery { empty: true, ..Default::default() }))
+        Ok(Self::assemble(
+            dir,
+            lock,
+            state,
+            VecDeque::new(),
+            active,
+            SegmentIndex::new(1),
+            at,
+            ResumePoint::default(),
+            status,
+            Recovery { empty: true, ..Default::default() },
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -209,12 +229,15 @@ impl RingWriter {
         status: Arc<Published<RingStatus>>,
         recovery: Recovery,
     ) -> Self {
-        let last = index.last.as_ref().or_else(|| sealed.back().and_then(|s| s.index.last.as_ref())).map(|e| Coordinates {
-            file: e.file.clone(),
-            position: e.end,
-            gtid: e.gtid.clone(),
-            timestamp: e.timestamp,
-        });
+        let last =
+            index.last.as_ref().or_else(|| sealed.back().and_then(|s| s.index.last.as_ref())).map(|e| {
+                Coordinates {
+                    file: e.file.clone(),
+                    position: e.end,
+                    gtid: e.gtid.clone(),
+                    timestamp: e.timestamp,
+                }
+            });
         RingWriter {
             dir: dir.to_path_buf(),
             _lock: lock,
@@ -247,7 +270,11 @@ impl RingWriter {
         found: Vec<(u64, PathBuf)>,
         status: Arc<Published<RingStatus>>,
     ) -> Result<Self, RingError> {
-        let corrupt = |path: &Path, offset: usize, detail: String| RingError::Corrupt { path: path.to_path_buf(), offset: offset as u64, detail };
+        let corrupt = |path: &Path, offset: usize, detail: String| RingError::Corrupt {
+            path: path.to_path_buf(),
+            offset: offset as u64,
+            detail,
+        };
         // A spare being prepared when the process stopped is just space.
         let _ = std::fs::remove_file(segment::spare_path(dir));
         let mut segments = Vec::with_capacity(found.len());
@@ -273,7 +300,8 @@ impl RingWriter {
             Some(c) if c.seq >= first_seq && c.seq <= segments[newest].seq => (
                 Place { seq: c.seq, offset: c.offset as usize },
                 c.generation,
-                checkpoint_resume(c).map_err(|detail| RingError::Invalid { path: state::path(dir), detail })?,
+                checkpoint_resume(c)
+                    .map_err(|detail| RingError::Invalid { path: state::path(dir), detail })?,
             ),
             Some(c) => {
                 return Err(RingError::Invalid {
@@ -309,7 +337,11 @@ impl RingWriter {
                     floor = 0;
                 }
                 _ if i < newest => {
-                    return Err(corrupt(&seg.path, end, format!("{why:?} before the end of a segment that has a successor")));
+                    return Err(corrupt(
+                        &seg.path,
+                        end,
+                        format!("{why:?} before the end of a segment that has a successor"),
+                    ));
                 }
                 _ => {
                     tail = (Place { seq: seg.seq, offset: end }, why);
@@ -356,7 +388,8 @@ impl RingWriter {
         // What survived a kill is in the page cache; make it durable before
         // building on it.
         active.sync(0, unit_end.offset).map_err(RingError::io(&path, "syncing"))?;
-        let mut writer = Self::assemble(dir, lock, state, sealed, active, index, unit_end, resume, status, recovery);
+        let mut writer =
+            Self::assemble(dir, lock, state, sealed, active, index, unit_end, resume, status, recovery);
         writer.checkpoint()?;
         if !writer.recovery.empty {
             info!(ring = %dir.display(), resume = %format!("{}:{}", writer.resume.file, writer.resume.position), "ring recovered");
@@ -415,7 +448,11 @@ impl RingWriter {
                 timestamp: timestamp(&r.bytes),
             })
             .collect();
-        let sizes: Vec<usize> = unit.iter().zip(&metas).map(|(r, m)| record::encoded_len(m.file, m.gtid, r.bytes.len())).collect();
+        let sizes: Vec<usize> = unit
+            .iter()
+            .zip(&metas)
+            .map(|(r, m)| record::encoded_len(m.file, m.gtid, r.bytes.len()))
+            .collect();
         let room = self.segment_bytes - SEGMENT_HEADER - END_RECORD;
         let total: usize = sizes.iter().sum();
         let invalid = |detail: String| RingError::Invalid { path: self.dir.clone(), detail };
@@ -461,7 +498,9 @@ impl RingWriter {
         let now = Instant::now();
         let since = *self.dirty_since.get_or_insert(now);
         let due = match self.sync {
-            SyncPolicy::Commit => self.pos - self.synced >= COMMIT_SYNC_BYTES || now - since >= COMMIT_SYNC_DELAY,
+            SyncPolicy::Commit => {
+                self.pos - self.synced >= COMMIT_SYNC_BYTES || now - since >= COMMIT_SYNC_DELAY
+            }
             SyncPolicy::Interval(every) => now - self.last_sync >= every,
             SyncPolicy::Never => false,
         };
@@ -511,11 +550,13 @@ impl RingWriter {
                 if self.sealed.len() as u64 + 2 > self.state.max_segments {
                     std::fs::remove_file(&oldest.path).map_err(RingError::io(&oldest.path, "removing"))?;
                 } else {
-                    std::fs::rename(&oldest.path, &spare).map_err(RingError::io(&oldest.path, "renaming for reuse"))?;
+                    std::fs::rename(&oldest.path, &spare)
+                        .map_err(RingError::io(&oldest.path, "renaming for reuse"))?;
                 }
             }
         } else if !spare.exists() {
-            segment::allocate(&spare, self.state.segment_bytes).map_err(RingError::io(&spare, "allocating a segment"))?;
+            segment::allocate(&spare, self.state.segment_bytes)
+                .map_err(RingError::io(&spare, "allocating a segment"))?;
         }
         let end_meta = RecordMeta { flags: SEGMENT_END, file: "", gtid: "", start: 0, end: 0, timestamp: 0 };
         let (seq, generation, at) = (self.active.seq, self.state.generation, self.pos);
@@ -527,7 +568,8 @@ impl RingWriter {
         }
         let next = segment::path(&self.dir, seq + 1);
         std::fs::rename(&spare, &next).map_err(RingError::io(&spare, "renaming into place"))?;
-        let active = WritableSegment::init(&next, seq + 1).map_err(RingError::io(&next, "writing the segment header"))?;
+        let active = WritableSegment::init(&next, seq + 1)
+            .map_err(RingError::io(&next, "writing the segment header"))?;
         segment::sync_dir(&self.dir).map_err(RingError::io(&self.dir, "syncing the directory"))?;
         let old = std::mem::replace(&mut self.active, active);
         let index = std::mem::replace(&mut self.index, SegmentIndex::new(seq + 1));
@@ -575,7 +617,12 @@ impl RingWriter {
             .map(|s| &s.index)
             .chain(std::iter::once(&self.index))
             .find_map(|i| i.first())
-            .map(|s| Coordinates { file: s.file.clone(), position: s.start, gtid: s.gtid.clone(), timestamp: s.timestamp });
+            .map(|s| Coordinates {
+                file: s.file.clone(),
+                position: s.start,
+                gtid: s.gtid.clone(),
+                timestamp: s.timestamp,
+            });
         let paused = self.status.load().paused;
         self.status.store(RingStatus {
             dir: self.dir.display().to_string(),
@@ -606,7 +653,12 @@ const END_RECORD: usize = RECORD_HEADER;
 /// Takes the ring directory's lock, held while the writer lives.
 fn lock(dir: &Path) -> Result<File, RingError> {
     let path = dir.join("lock");
-    let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(RingError::io(&path, "opening the lock file"))?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(RingError::io(&path, "opening the lock file"))?;
     // SAFETY: a valid descriptor; flock has no memory effects.
     let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
@@ -634,11 +686,20 @@ pub(super) fn index_by_walking(path: &Path, seq: u64) -> Result<SegmentIndex, Ri
     let seg = ReadableSegment::open(path)
         .map_err(RingError::io(path, "opening"))?
         .filter(|s| s.seq == seq)
-        .ok_or_else(|| RingError::Corrupt { path: path.to_path_buf(), offset: 0, detail: "no valid segment header".into() })?;
+        .ok_or_else(|| RingError::Corrupt {
+        path: path.to_path_buf(),
+        offset: 0,
+        detail: "no valid segment header".into(),
+    })?;
     let mut index = SegmentIndex::new(seq);
-    let (end, why) = segment::walk(&seg.map, seq, SEGMENT_HEADER, 0, |r| index.observe(&r.meta, r.offset, r.next));
+    let (end, why) =
+        segment::walk(&seg.map, seq, SEGMENT_HEADER, 0, |r| index.observe(&r.meta, r.offset, r.next));
     if why != WalkEnd::SegmentEnd {
-        return Err(RingError::Corrupt { path: path.to_path_buf(), offset: end as u64, detail: format!("{why:?} before the end of a full segment") });
+        return Err(RingError::Corrupt {
+            path: path.to_path_buf(),
+            offset: end as u64,
+            detail: format!("{why:?} before the end of a full segment"),
+        });
     }
     Ok(index)
 }

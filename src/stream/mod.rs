@@ -286,7 +286,9 @@ async fn prepare(
         };
         match result {
             Ok((server_id, None)) => {
-                let Start::Resume { point, by_gtid } = &plan.start else { unreachable!("only a resume has no start") };
+                let Start::Resume { point, by_gtid } = &plan.start else {
+                    unreachable!("only a resume has no start")
+                };
                 return Ok(Some((server_id, Tracker::new(point.clone()), *by_gtid)));
             }
             Ok((server_id, Some(from))) => {

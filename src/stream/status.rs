@@ -42,7 +42,9 @@ impl StreamStatus {
     /// file (otherwise unknown).
     pub fn lag_bytes(&self) -> Option<u64> {
         let last = self.last_received.as_ref()?;
-        (self.primary_file.as_deref()? == last.file).then(|| self.primary_position?.checked_sub(last.position)).flatten()
+        (self.primary_file.as_deref()? == last.file)
+            .then(|| self.primary_position?.checked_sub(last.position))
+            .flatten()
     }
 
     /// Seconds behind the primary: 0 when caught up, else the age of the

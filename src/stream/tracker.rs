@@ -249,7 +249,15 @@ impl Tracker {
     }
 
     fn received(&self, bytes: Bytes, offset: u64, end: u64) -> Received {
-        Received { bytes, file: self.file.clone(), offset, end, gtid: None, resent: false, crc32: self.checksums }
+        Received {
+            bytes,
+            file: self.file.clone(),
+            offset,
+            end,
+            gtid: None,
+            resent: false,
+            crc32: self.checksums,
+        }
     }
 
     /// The next file and position a ROTATE names.
