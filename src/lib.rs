@@ -6,9 +6,11 @@
 //! - [`render`]: the text, JSON lines and SQL output formats;
 //! - [`stream`]: following a primary as a replica;
 //! - [`ring`]: the crash-safe on-disk ring of the primary's recent binlog;
+//! - [`api`]: the HTTP status API (`/status` JSON, `/metrics` for Prometheus);
 //! - [`cli`]: command-line flags and their checks.
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod cli;
 pub mod decode;
 pub mod render;

@@ -1,6 +1,7 @@
 //! Replays every fuzz input in the tree, `fuzz/corpus/<target>/*` and
 //! `fuzz/regressions/<target>/*`, through the invariants the fuzz targets
-//! assert (`gapless_decoder::fuzzing`, `gapless_protocol::fuzzing`), so
+//! assert (`gapless_decoder::fuzzing`, `gapless_protocol::fuzzing`,
+//! `gapless::ring::fuzzing`), so
 //! that `cargo test` on stable runs them. A missing or empty corpus
 //! directory is a failure, not a skip.
 //!
@@ -11,10 +12,11 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use gapless::ring::fuzzing::check_recovery;
 use gapless_decoder::fuzzing::{check_events, check_json, check_rows};
 use gapless_protocol::fuzzing::{check_joined_frames, check_packets};
 
-const TARGETS: [&str; 4] = ["event_decoder", "row_decoder", "json_binary", "packet_codec"];
+const TARGETS: [&str; 5] = ["event_decoder", "row_decoder", "json_binary", "packet_codec", "ring_recovery"];
 
 /// Regressions of bugs not fixed yet (`target/file`), each with the start of
 /// the panic message it must still produce.
@@ -115,6 +117,12 @@ fn packet_codec_inputs() {
             check_joined_frames(data);
         }
     });
+}
+
+/// Each input damages a freshly written ring in a scratch directory.
+#[test]
+fn ring_recovery_inputs() {
+    replay("ring_recovery", check_recovery);
 }
 
 /// Every open regression is a file that exists.

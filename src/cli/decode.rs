@@ -71,8 +71,12 @@ pub struct DecodeArgs {
     /// Bytes per chunk when decoding in parallel (for tests).
     #[arg(long, hide = true, default_value_t = 1 << 20, value_name = "BYTES")]
     pub chunk_size: usize,
+    /// Decode what the ring in this directory holds (`gapless stream
+    /// --ring`) instead of files; it may be written to meanwhile.
+    #[arg(long, value_name = "DIR", conflicts_with = "files")]
+    pub ring: Option<PathBuf>,
     /// Binlog files, in order.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "ring", value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 
@@ -139,6 +143,7 @@ impl DecodeArgs {
         let total: u64 = self.files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
         Ok(Plan {
             files: self.files,
+            ring: self.ring,
             format,
             options: crate::render::Options { keep_gtids: !self.skip_gtids },
             filters: Filters {
@@ -167,7 +172,11 @@ pub fn run(args: DecodeArgs) -> anyhow::Result<i32> {
     let plan = args.plan()?;
     let stdout = std::io::stdout().lock();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout);
-    let report = match decode::run(&plan, &mut out) {
+    let result = match &plan.ring {
+        Some(dir) => decode::run_ring(&plan, dir, &mut out),
+        None => decode::run(&plan, &mut out),
+    };
+    let report = match result {
         Ok(r) => r,
         Err(decode::RunError::Render { error: crate::render::RenderError::Io(e), .. })
             if e.kind() == std::io::ErrorKind::BrokenPipe =>
@@ -259,6 +268,8 @@ mod tests {
     fn bad_values_are_refused() {
         assert!(parse(&["--format", "xml", "f"]).is_err());
         assert!(parse(&[]).is_err(), "a file is required");
+        assert!(parse(&["--ring", "r", "f"]).is_err(), "a ring or files");
+        assert!(parse(&["--ring", "r"]).unwrap().plan().unwrap().ring.is_some());
         assert!(parse(&["--start-position", "x", "f"]).is_err());
         assert!(parse(&["--threads", "0", "f"]).is_err());
         assert!(parse(&["--start-position", "100", "--stop-position", "50", "f"]).unwrap().plan().is_err());

@@ -2,6 +2,7 @@
 //! the step that turns them into a checked plan before any I/O. Clap types
 //! stay in this module.
 
+pub mod config;
 pub mod decode;
 pub mod stream;
 
@@ -10,7 +11,7 @@ use clap::{Parser, Subcommand};
 /// gapless: keeps a MySQL/MariaDB primary's binlog and completes failovers
 /// without losing transactions.
 #[derive(Debug, Parser)]
-#[command(name = "gapless", version, about, long_about = None, propagate_version = true)]
+#[command(name = "gapless", version, about, long_about = None, propagate_version = true, args_override_self = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -30,6 +31,11 @@ pub enum Command {
     /// restarted primary the stream reconnects with backoff and resumes after
     /// the last whole transaction printed: no gap, no duplicate. Stop it with
     /// Ctrl-C or SIGTERM. Logs go to stderr ($GAPLESS_LOG=debug for more).
+    ///
+    /// With --ring DIR it is the sidecar: events are kept in a crash-safe
+    /// ring on disk instead of printed, and a restart resumes after the
+    /// ring's last transaction (docs/sidecar.md). Flags may also come from
+    /// a TOML file: --config FILE, a [stream] table keyed by flag name.
     Stream(stream::StreamArgs),
 }
 

@@ -3,6 +3,7 @@
 
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -10,7 +11,11 @@ use clap::{Args, ValueEnum};
 use gapless_decoder::gtid::{GtidSet, MariaGtidList};
 use gapless_protocol::client::{ConnectOptions, Password};
 use gapless_protocol::tls::{SslMode, TlsOptions};
-use tracing::info;
+use tracing::{info, warn};
+
+use crate::api;
+use crate::ring::{Published, RingConfig, RingSink, SyncPolicy};
+use crate::stream::StreamStatus;
 
 use crate::render::{renderer, Format, Options};
 use crate::stream::{
@@ -33,6 +38,38 @@ pub enum StreamFormat {
     Raw,
 }
 
+/// When the ring syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FsyncArg {
+    /// At each transaction commit (grouped when several arrive together).
+    Commit,
+    /// Every --fsync-interval milliseconds at most.
+    Interval,
+    /// Never: the operating system writes when it likes.
+    Never,
+}
+
+/// Parses a size: bytes, or with a K, M, G or T suffix (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("{s:?}: unknown size suffix {c:?} (use K, M, G or T)")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 =
+        digits.trim().parse().map_err(|_| format!("{s:?}: expected a size like 4G, 512M or 1048576"))?;
+    n.checked_mul(1 << shift).ok_or_else(|| format!("{s:?}: too large"))
+}
+
 /// The flags of `gapless stream` (its help text is on [`super::Command`]).
 #[derive(Debug, Args)]
 pub struct StreamArgs {
@@ -49,9 +86,32 @@ pub struct StreamArgs {
     /// GTID set (uuid:1-42); the empty string is the beginning.
     #[arg(long, value_name = "SET")]
     pub from_gtid: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: StreamFormat,
+    /// Output format on stdout (default: text; nothing with --ring).
+    #[arg(long, value_enum, conflicts_with = "ring")]
+    pub format: Option<StreamFormat>,
+    /// Keep the events in a crash-safe ring in this directory (the
+    /// sidecar): a restart resumes after the last transaction it holds.
+    #[arg(long, value_name = "DIR")]
+    pub ring: Option<PathBuf>,
+    /// The most disk the ring takes, e.g. 4G, 512M; the oldest events are
+    /// dropped to make room.
+    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = parse_size, requires = "ring")]
+    pub ring_size: u64,
+    /// Bytes per segment file (default: a sixteenth of --ring-size, 1M to 256M).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "ring", hide = true)]
+    pub segment_size: Option<u64>,
+    /// When the ring syncs to disk: at each commit (commits that arrive
+    /// together share a sync), every --fsync-interval, or never (left to the
+    /// OS). With --semi-sync the ACK always waits for a sync.
+    #[arg(long, value_enum, default_value = "commit", requires = "ring")]
+    pub fsync: FsyncArg,
+    /// With --fsync interval: the most time between syncs, in milliseconds.
+    #[arg(long, value_name = "MS", default_value = "1000", requires = "ring")]
+    pub fsync_interval: u64,
+    /// Serve /status (JSON) and /metrics (Prometheus) on this address, e.g.
+    /// 127.0.0.1:9306.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
     /// Acknowledge semi-sync transactions once written out (when the primary
     /// has semi-sync enabled).
     #[arg(long)]
@@ -255,12 +315,90 @@ fn default_report_host() -> String {
 
 /// Runs `gapless stream`.
 pub fn run(args: StreamArgs) -> anyhow::Result<i32> {
-    let plan = plan(&args)?;
+    let mut plan = plan(&args)?;
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
-    let stdout = io::stdout();
-    let out = BufWriter::with_capacity(1 << 20, stdout.lock());
-    let mut sink: Box<dyn Sink> = match args.format {
+    let status = Arc::new(Published::new(StreamStatus::default()));
+    let mut ring_status = None;
+    let mut sink: Box<dyn Sink> = match &args.ring {
+        Some(dir) => {
+            let sink = open_ring(dir, &args, &mut plan)?;
+            ring_status = Some(sink.status());
+            Box::new(sink)
+        }
+        None => stdout_sink(args.format.unwrap_or(StreamFormat::Text)),
+    };
+    let listener = match &args.listen {
+        Some(addr) => Some(runtime.block_on(api::bind(addr))?),
+        None => None,
+    };
+    let summary = runtime.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = tx.send(true);
+        });
+        if let Some(listener) = listener {
+            let sources = api::Sources { stream: Arc::clone(&status), ring: ring_status.clone() };
+            let stop = rx.clone();
+            tokio::spawn(async move {
+                if let Err(e) = api::serve(listener, sources, stop).await {
+                    tracing::error!("status API stopped: {e}");
+                }
+            });
+            // The primary's own position, for the lag shown there.
+            tokio::spawn(stream::watch_primary(plan.session.clone(), Arc::clone(&status), rx.clone()));
+        }
+        stream::run(&plan, sink.as_mut(), &status, rx).await
+    })?;
+    let resume = &summary.resume;
+    info!(
+        events = summary.events,
+        units = summary.units,
+        connections = summary.connections,
+        resume = %format!("{}:{}", resume.file, resume.position),
+        "stopped"
+    );
+    Ok(0)
+}
+
+/// Opens the ring; a ring that holds a stream already decides where the
+/// stream resumes.
+fn open_ring(dir: &Path, args: &StreamArgs, plan: &mut StreamPlan) -> anyhow::Result<RingSink> {
+    let config = RingConfig {
+        ring_bytes: args.ring_size,
+        segment_bytes: args.segment_size,
+        sync: match args.fsync {
+            FsyncArg::Commit => SyncPolicy::Commit,
+            FsyncArg::Interval => SyncPolicy::Interval(Duration::from_millis(args.fsync_interval.max(1))),
+            FsyncArg::Never => SyncPolicy::Never,
+        },
+        source: plan.session.connect.addr(),
+    };
+    let sink = RingSink::open(dir.to_path_buf(), config)?;
+    let writer = sink.writer().expect("just opened");
+    let resume = writer.resume_point();
+    if !resume.file.is_empty() || !resume.maria.is_empty() || !resume.mysql.is_empty() {
+        let by_gtid = writer.by_gtid();
+        let shown = if by_gtid {
+            format!("{}{}", resume.maria, resume.mysql)
+        } else {
+            format!("{}:{}", resume.file, resume.position)
+        };
+        if args.from.is_some() || args.from_gtid.is_some() {
+            warn!(ring = %dir.display(), resume = %shown, "the ring already holds this stream; resuming after its last transaction, not at --from/--from-gtid");
+        } else {
+            info!(ring = %dir.display(), resume = %shown, "resuming after the ring's last transaction");
+        }
+        plan.start = Start::Resume { point: resume.clone(), by_gtid };
+    }
+    Ok(sink)
+}
+
+/// Prints to stdout in `format`.
+fn stdout_sink(format: StreamFormat) -> Box<dyn Sink> {
+    let out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+    match format {
         StreamFormat::Raw => Box::new(RawSink::new(out)),
         StreamFormat::Text => {
             Box::new(RenderSink::new(renderer(Format::Text, Options::default(), Box::new(out))))
@@ -275,24 +413,7 @@ pub fn run(args: StreamArgs) -> anyhow::Result<i32> {
         StreamFormat::Sql => {
             Box::new(RenderSink::new(renderer(Format::Sql, Options::default(), Box::new(out))))
         }
-    };
-    let summary = runtime.block_on(async {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            let _ = tx.send(true);
-        });
-        stream::run(&plan, sink.as_mut(), rx).await
-    })?;
-    let resume = &summary.resume;
-    info!(
-        events = summary.events,
-        units = summary.units,
-        connections = summary.connections,
-        resume = %format!("{}:{}", resume.file, resume.position),
-        "stopped"
-    );
-    Ok(0)
+    }
 }
 
 async fn wait_for_signal() {

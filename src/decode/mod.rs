@@ -7,6 +7,7 @@
 
 mod filter;
 mod parallel;
+mod ring;
 mod source;
 mod trx;
 
@@ -19,6 +20,7 @@ use gapless_decoder::{BinlogReader, DecodeError, EventData};
 use thiserror::Error;
 
 pub use filter::{trx_id, Filters, GtidFilter, TrxId};
+pub use ring::run_ring;
 use source::MappedFile;
 pub use trx::TrxState;
 
@@ -29,6 +31,8 @@ use crate::render::{renderer, Context, Format, Options, Render, RenderError};
 pub struct Plan {
     /// Files, in the order the server wrote them.
     pub files: Vec<PathBuf>,
+    /// Or a ring directory to decode instead.
+    pub ring: Option<PathBuf>,
     /// Output format.
     pub format: Format,
     /// Format choices.
@@ -81,6 +85,9 @@ pub enum RunError {
         /// What and where.
         error: DecodeError,
     },
+    /// The ring could not be read.
+    #[error(transparent)]
+    Ring(#[from] crate::ring::RingError),
     /// Output failed or an event cannot be shown in the format.
     #[error("{file}: {error}")]
     Render {
@@ -161,32 +168,48 @@ impl FileJob<'_> {
                     break;
                 }
             };
-            out.report.events += 1;
-            if self.stop.is_some_and(|stop| ev.offset >= stop && !ev.in_payload) {
+            if self.step(&ev, render, trx, &mut out).is_break() {
                 break;
             }
-            if let EventData::Unknown(_) = ev.data {
-                let code = ev.header.event_type.0;
-                *out.report.unknown.entry(code).or_insert(0) += 1;
-                out.notes.push(Note::Unknown { code, offset: ev.offset });
-            }
-            trx.observe(&ev);
-            // Events before the start position are read (their table maps
-            // and GTIDs are needed by what follows) but not shown.
-            let is_fde = matches!(ev.data, EventData::FormatDescription(_));
-            let before_start = self.start.is_some_and(|s| ev.offset < s) && !is_fde;
-            if !before_start && plan.filters.selects(&ev, trx.id()) {
-                let cx = Context { file: &self.name, gtid: trx.gtid(), in_trx: Some(trx.in_trx()) };
-                if let Err(e) = render.event(&cx, &ev) {
-                    out.error = Some(RunError::Render { file: self.shown.clone(), error: e });
-                    break;
-                }
-                out.report.shown += 1;
-            }
-            trx.after_event();
             on_event(reader.position());
         }
         out
+    }
+
+    /// Counts, filters and shows one event; breaks at the stop position or
+    /// on an output error (recorded in `out`).
+    fn step(
+        &self,
+        ev: &gapless_decoder::Event<'_>,
+        render: &mut dyn Render,
+        trx: &mut TrxState,
+        out: &mut Outcome,
+    ) -> std::ops::ControlFlow<()> {
+        let plan = self.plan;
+        out.report.events += 1;
+        if self.stop.is_some_and(|stop| ev.offset >= stop && !ev.in_payload) {
+            return std::ops::ControlFlow::Break(());
+        }
+        if let EventData::Unknown(_) = ev.data {
+            let code = ev.header.event_type.0;
+            *out.report.unknown.entry(code).or_insert(0) += 1;
+            out.notes.push(Note::Unknown { code, offset: ev.offset });
+        }
+        trx.observe(ev);
+        // Events before the start position are read (their table maps
+        // and GTIDs are needed by what follows) but not shown.
+        let is_fde = matches!(ev.data, EventData::FormatDescription(_));
+        let before_start = self.start.is_some_and(|s| ev.offset < s) && !is_fde;
+        if !before_start && plan.filters.selects(ev, trx.id()) {
+            let cx = Context { file: &self.name, gtid: trx.gtid(), in_trx: Some(trx.in_trx()) };
+            if let Err(e) = render.event(&cx, ev) {
+                out.error = Some(RunError::Render { file: self.shown.clone(), error: e });
+                return std::ops::ControlFlow::Break(());
+            }
+            out.report.shown += 1;
+        }
+        trx.after_event();
+        std::ops::ControlFlow::Continue(())
     }
 }
 

@@ -30,7 +30,7 @@ pub struct UnitStart {
 }
 
 /// A unit end.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitEnd {
     /// Binlog file.
     pub file: String,
@@ -82,19 +82,22 @@ impl SegmentIndex {
                 });
             }
             if let Some((source, number)) = gtid_parts(m.gtid) {
-                let range = self.gtids.entry(source.to_string()).or_insert((number, number));
-                range.0 = range.0.min(number);
-                range.1 = range.1.max(number);
+                match self.gtids.get_mut(source) {
+                    Some(range) => *range = (range.0.min(number), range.1.max(number)),
+                    None => {
+                        self.gtids.insert(source.to_string(), (number, number));
+                    }
+                }
             }
         }
-        if m.flags & UNIT_END != 0 {
-            self.last = Some(UnitEnd {
-                file: m.file.to_string(),
-                end: m.end,
-                gtid: m.gtid.to_string(),
-                timestamp: m.timestamp,
-                next: next as u64,
-            });
+        if m.flags & UNIT_END != 0 && m.flags & RESENT == 0 && !m.file.is_empty() {
+            // Kept in place: no allocation per unit once the strings are long enough.
+            let last = self.last.get_or_insert_with(Default::default);
+            last.file.clear();
+            last.file.push_str(m.file);
+            last.gtid.clear();
+            last.gtid.push_str(m.gtid);
+            (last.end, last.timestamp, last.next) = (m.end, m.timestamp, next as u64);
         }
     }
 

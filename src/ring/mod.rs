@@ -13,6 +13,7 @@
 //! `state.json` (settings and the last checkpoint). When the ring is full,
 //! the oldest segment file is reused for the next segment.
 
+pub mod fuzzing;
 pub mod index;
 mod reader;
 pub mod record;

@@ -181,7 +181,17 @@ impl<'r> Iterator for Units<'r> {
     type Item = Result<Unit<'r>, RingError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let mut unit: Option<Unit<'r>> = None;
+        let mut records = Vec::new();
+        self.next_into(&mut records).map(|at| at.map(|at| Unit { at, records }))
+    }
+}
+
+impl<'r> Units<'r> {
+    /// The next whole unit's records, into `records` (cleared first; reuse
+    /// it to read without allocating); returns where the unit starts.
+    pub fn next_into(&mut self, records: &mut Vec<Record<'r>>) -> Option<Result<Location, RingError>> {
+        records.clear();
+        let mut at: Option<Location> = None;
         while !self.done {
             let Some(held) = self.reader.held(self.at.seq) else {
                 self.done = true;
@@ -189,7 +199,7 @@ impl<'r> Iterator for Units<'r> {
             };
             let newest = self.reader.segments.last().is_some_and(|h| h.seg.seq == held.seg.seq);
             let slot = record::parse(&held.seg.map, self.at.offset, held.seg.seq);
-            let r = match slot {
+            let mut r = match slot {
                 Slot::Record(r) if r.generation >= self.floor => r,
                 _ if newest => {
                     // The end of what is written so far.
@@ -198,7 +208,7 @@ impl<'r> Iterator for Units<'r> {
                 }
                 other => {
                     self.done = true;
-                    return Some(Err(self.damaged(held, other, unit.as_ref())));
+                    return Some(Err(self.damaged(held, other, records.first())));
                 }
             };
             self.floor = r.generation;
@@ -209,13 +219,17 @@ impl<'r> Iterator for Units<'r> {
             }
             self.at.offset = r.next;
             if r.meta.flags & UNIT_START != 0 {
-                unit =
-                    Some(Unit { at: Location { seq: held.seg.seq, offset: r.offset }, records: Vec::new() });
+                records.clear();
+                at = Some(Location { seq: held.seg.seq, offset: r.offset });
+            } else if let Some(first) = records.first() {
+                (r.meta.file, r.meta.gtid) = (first.meta.file, first.meta.gtid);
+            } else {
+                // The rest of a unit whose start is not held.
+                continue;
             }
-            let Some(open) = unit.as_mut() else { continue };
-            open.records.push(r);
+            records.push(r);
             if r.meta.flags & UNIT_END != 0 {
-                return unit.map(Ok);
+                return at.map(Ok);
             }
         }
         None
@@ -223,12 +237,11 @@ impl<'r> Iterator for Units<'r> {
 }
 
 impl Units<'_> {
-    fn damaged(&self, held: &Held, slot: Slot<'_>, unit: Option<&Unit<'_>>) -> RingError {
+    fn damaged(&self, held: &Held, slot: Slot<'_>, first: Option<&Record<'_>>) -> RingError {
         let path = held.seg.path.clone();
         if !held.seg.still_holds(held.seg.seq) {
-            let (file, position) = unit
-                .and_then(|u| u.records.first())
-                .map_or((String::new(), 0), |r| (r.meta.file.to_string(), r.meta.start));
+            let (file, position) =
+                first.map_or((String::new(), 0), |r| (r.meta.file.to_string(), r.meta.start));
             return RingError::Overwritten { path, file, position };
         }
         let detail = match slot {

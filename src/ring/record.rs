@@ -10,11 +10,13 @@
 //! 14 u8  file_len   binlog file name length
 //! 15 u8  gtid_len   GTID text length
 //! 16 u64 start      the event's position in that binlog file
-//! 24 u64 end        the position just past it
-//! 32 u32 timestamp  the event header's timestamp
-//! 36 u32 event_len
-//! 40 file name, GTID text, the event bytes as received; zeros up to 8-byte alignment
+//! 24 file name, GTID text, the event bytes as received; zeros up to 8-byte alignment
 //! ```
+//!
+//! The file name and GTID are stored in the first record of a unit only
+//! (a unit never spans binlog files); readers hand them to the unit's other
+//! records. The event's end position and timestamp come from the event
+//! itself (its size, its header). Small row events stay small in the ring.
 //!
 //! Two rules make stale bytes harmless without ever zeroing them. The CRC is
 //! seeded with the segment's sequence number, so records left in a reused
@@ -24,7 +26,7 @@
 //! generation after a newer one is stale, the end of the data.
 
 /// Bytes of the fixed record header.
-pub const RECORD_HEADER: usize = 40;
+pub const RECORD_HEADER: usize = 24;
 /// Bytes of a segment file's header; records start here.
 pub const SEGMENT_HEADER: usize = 64;
 /// The first bytes of every segment file.
@@ -51,16 +53,29 @@ const KNOWN_FLAGS: u16 = UNIT_START | UNIT_END | RESENT | CRC32 | SEGMENT_END;
 pub struct RecordMeta<'a> {
     /// Flags (see the constants).
     pub flags: u16,
-    /// The binlog file the event is in.
+    /// The binlog file the event is in (stored in a unit's first record).
     pub file: &'a str,
-    /// The GTID of its transaction, as text ("" when none).
+    /// The GTID of its transaction, as text, or "" (stored in a unit's
+    /// first record).
     pub gtid: &'a str,
     /// The event's position in `file`.
     pub start: u64,
-    /// The position just past it.
+    /// The position just past it (from the event's size; not stored).
     pub end: u64,
-    /// The event header's timestamp.
+    /// The event header's timestamp (read from the event; not stored).
     pub timestamp: u32,
+}
+
+impl<'a> RecordMeta<'a> {
+    /// The file name and GTID as stored: only a unit's first record
+    /// carries them.
+    pub fn stored_names(&self) -> (&'a str, &'a str) {
+        if self.flags & UNIT_START != 0 {
+            (self.file, self.gtid)
+        } else {
+            ("", "")
+        }
+    }
 }
 
 /// A record read back from a segment.
@@ -99,7 +114,8 @@ pub enum Slot<'a> {
 }
 
 /// The bytes a record takes, padding included.
-pub fn encoded_len(file: &str, gtid: &str, event_len: usize) -> usize {
+pub fn encoded_len(meta: &RecordMeta<'_>, event_len: usize) -> usize {
+    let (file, gtid) = meta.stored_names();
     align8(RECORD_HEADER + file.len() + gtid.len() + event_len)
 }
 
@@ -131,27 +147,46 @@ pub fn check(meta: &RecordMeta<'_>) -> Result<(), EncodeError> {
 }
 
 /// Writes a record into `out`, which must be exactly
-/// [`encoded_len`] bytes long and pass [`check`].
+/// [`encoded_len`] bytes long; `meta` must pass [`check`].
 pub fn encode(out: &mut [u8], seq: u64, generation: u32, meta: &RecordMeta<'_>, event: &[u8]) {
-    let len = RECORD_HEADER + meta.file.len() + meta.gtid.len() + event.len();
+    let (file, gtid) = meta.stored_names();
+    let len = RECORD_HEADER + file.len() + gtid.len() + event.len();
     debug_assert_eq!(out.len(), align8(len));
     out[0..4].copy_from_slice(&(len as u32).to_le_bytes());
     out[8..12].copy_from_slice(&generation.to_le_bytes());
     out[12..14].copy_from_slice(&meta.flags.to_le_bytes());
-    out[14] = meta.file.len() as u8;
-    out[15] = meta.gtid.len() as u8;
+    out[14] = file.len() as u8;
+    out[15] = gtid.len() as u8;
     out[16..24].copy_from_slice(&meta.start.to_le_bytes());
-    out[24..32].copy_from_slice(&meta.end.to_le_bytes());
-    out[32..36].copy_from_slice(&meta.timestamp.to_le_bytes());
-    out[36..40].copy_from_slice(&(event.len() as u32).to_le_bytes());
     let mut at = RECORD_HEADER;
-    for part in [meta.file.as_bytes(), meta.gtid.as_bytes(), event] {
+    for part in [file.as_bytes(), gtid.as_bytes(), event] {
         out[at..at + part.len()].copy_from_slice(part);
         at += part.len();
     }
     out[len..].fill(0);
     let crc = crc32c::crc32c_append(seed(seq), &out[8..len]);
     out[4..8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Appends a record to `out` (the same bytes as [`encode`], without
+/// zeroing the space first).
+pub fn encode_into(out: &mut Vec<u8>, seq: u64, generation: u32, meta: &RecordMeta<'_>, event: &[u8]) {
+    let (file, gtid) = meta.stored_names();
+    let len = RECORD_HEADER + file.len() + gtid.len() + event.len();
+    let at = out.len();
+    out.reserve(align8(len));
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&generation.to_le_bytes());
+    out.extend_from_slice(&meta.flags.to_le_bytes());
+    out.extend_from_slice(&[file.len() as u8, gtid.len() as u8]);
+    out.extend_from_slice(&meta.start.to_le_bytes());
+    out.extend_from_slice(file.as_bytes());
+    out.extend_from_slice(gtid.as_bytes());
+    out.extend_from_slice(event);
+    let crc = crc32c::crc32c_append(seed(seq), &out[at + 8..at + len]);
+    out[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+    out.resize(at + align8(len), 0);
 }
 
 /// The CRC of the segment sequence number: the seed of its records' CRCs.
@@ -170,9 +205,9 @@ pub fn parse(segment: &[u8], offset: usize, seq: u64) -> Slot<'_> {
     if len == 0 {
         return Slot::Empty;
     }
-    let (file_len, gtid_len, event_len) = (head[14] as usize, head[15] as usize, u32_at(36) as usize);
-    if len != RECORD_HEADER + file_len + gtid_len + event_len {
-        return Slot::Invalid("record length does not match its parts");
+    let (file_len, gtid_len) = (head[14] as usize, head[15] as usize);
+    if len < RECORD_HEADER + file_len + gtid_len {
+        return Slot::Invalid("record length shorter than its parts");
     }
     let Some(body) = segment.get(offset..offset + len) else {
         return Slot::Invalid("record runs past the end of the segment");
@@ -191,14 +226,11 @@ pub fn parse(segment: &[u8], offset: usize, seq: u64) -> Slot<'_> {
     else {
         return Slot::Invalid("file name or GTID is not UTF-8");
     };
-    let meta = RecordMeta { flags, file, gtid, start: u64_at(16), end: u64_at(24), timestamp: u32_at(32) };
-    Slot::Record(Record {
-        meta,
-        generation: u32_at(8),
-        event: &body[gtid_end..],
-        offset,
-        next: offset + align8(len),
-    })
+    let event = &body[gtid_end..];
+    let start = u64_at(16);
+    let timestamp = event.get(..4).map_or(0, |t| u32::from_le_bytes(t.try_into().expect("4 bytes")));
+    let meta = RecordMeta { flags, file, gtid, start, end: start + event.len() as u64, timestamp };
+    Slot::Record(Record { meta, generation: u32_at(8), event, offset, next: offset + align8(len) })
 }
 
 /// A segment file's header.
@@ -244,7 +276,7 @@ mod tests {
     }
 
     fn write(seg: &mut [u8], at: usize, seq: u64, generation: u32, m: &RecordMeta<'_>, ev: &[u8]) -> usize {
-        let n = encoded_len(m.file, m.gtid, ev.len());
+        let n = encoded_len(m, ev.len());
         encode(&mut seg[at..at + n], seq, generation, m, ev);
         at + n
     }
@@ -258,11 +290,25 @@ mod tests {
         assert_eq!(next % 8, 0);
         let end = write(&mut seg, next, 7, 3, &m2, &[]);
         let Slot::Record(r) = parse(&seg, SEGMENT_HEADER, 7) else { panic!() };
-        assert_eq!((r.meta, r.event, r.generation, r.next), (m1, &b"event one"[..], 3, next));
+        let timestamp = u32::from_le_bytes(*b"even");
+        let want = RecordMeta { end: 256 + 9, timestamp, ..m1 };
+        assert_eq!((r.meta, r.event, r.generation, r.next), (want, &b"event one"[..], 3, next));
+        // Only a unit's first record carries the file name and GTID.
         let Slot::Record(r) = parse(&seg, next, 7) else { panic!() };
-        assert_eq!((r.meta, r.event, r.next), (m2, &[][..], end));
+        let want = RecordMeta { file: "", end: 256, timestamp: 0, ..m2 };
+        assert_eq!((r.meta, r.event, r.next), (want, &[][..], end));
         assert_eq!(parse(&seg, end, 7), Slot::Empty);
         assert_eq!(parse(&seg, 4090, 7), Slot::Empty, "no room for a header");
+    }
+
+    #[test]
+    fn appending_writes_the_same_bytes() {
+        let m = meta(UNIT_START | UNIT_END, "mysql-bin.000001", "0-1-42");
+        let mut a = vec![0u8; encoded_len(&m, 13)];
+        encode(&mut a, 5, 2, &m, b"thirteen byte");
+        let mut b = vec![9u8; 3];
+        encode_into(&mut b, 5, 2, &m, b"thirteen byte");
+        assert_eq!(&b[3..], &a[..]);
     }
 
     #[test]

@@ -91,7 +91,9 @@ impl Sink for RingSink {
         // Dropping the writer releases the lock; opening again recovers
         // from what is on disk, whatever the failed write left.
         self.writer = None;
-        let writer = RingWriter::open_publishing(&self.dir, &self.config, Arc::clone(&self.status))?;
+        let mut writer = RingWriter::open_publishing(&self.dir, &self.config, Arc::clone(&self.status))?;
+        // Still no room for the next segment: stay paused.
+        writer.ensure_room()?;
         let resume = writer.resume_point().clone();
         self.writer = Some(writer);
         let mut status = self.status.load();

@@ -280,10 +280,14 @@ fn records_of_an_older_run_after_a_cut_are_not_read_as_data() {
     w.crash();
     // Break b's last record (as a power loss may, with d already on disk):
     // b is cut on open, and d after it is unreachable.
-    let len = |r: &Received| record::encoded_len(&r.file, r.gtid.as_deref().unwrap_or(""), r.bytes.len());
+    // Sizes as stored: the names only in a unit's first record.
+    let len = |r: &Received, first: bool| {
+        let names = if first { r.file.len() + r.gtid.as_deref().map_or(0, str::len) } else { 0 };
+        (record::RECORD_HEADER + names + r.bytes.len() + 7) & !7
+    };
     let (path, end) = tail(&dir.0);
-    let d_len: usize = d.iter().map(len).sum();
-    let b_len: usize = b.iter().map(len).sum();
+    let d_len: usize = d.iter().enumerate().map(|(i, r)| len(r, i == 0)).sum();
+    let b_len: usize = b.iter().enumerate().map(|(i, r)| len(r, i == 0)).sum();
     patch(&path, end - d_len - 8, &[0xff; 8]);
     let mut w = RingWriter::open(&dir.0, &config(1 << 20, 4)).unwrap();
     assert_eq!(w.resume_point().maria.to_string(), "0-1-1");
@@ -296,7 +300,7 @@ fn records_of_an_older_run_after_a_cut_are_not_read_as_data() {
     let body =
         vec![0u8; b_len - record::RECORD_HEADER - c[0].file.len() - c[0].gtid.as_ref().unwrap().len() - 23];
     c[0] = log.event(162, &body, c[0].gtid.as_ref());
-    assert_eq!(len(&c[0]), b_len);
+    assert_eq!(len(&c[0], true), b_len);
     w.append(&c).unwrap();
     w.crash();
     // d is not read: it would be a duplicate of what the stream sends next.
@@ -310,7 +314,7 @@ fn damage_inside_the_ring_is_reported_with_its_place() {
     let dir = Scratch::new("corrupt");
     let mut log = Binlog::new();
     let mut w = RingWriter::open(&dir.0, &config(64 << 10, 8)).unwrap();
-    for _ in 0..100 {
+    for _ in 0..250 {
         w.append(&log.trx(3, 300)).unwrap();
     }
     drop(w);
@@ -367,4 +371,48 @@ fn every_record_of_a_unit_carries_its_flags() {
         unit.records.iter().map(|r| r.meta.flags & (record::UNIT_START | UNIT_END)).collect();
     assert_eq!(flags, [record::UNIT_START, 0, 0, UNIT_END]);
     assert!(unit.records.iter().all(|r| r.meta.flags & record::CRC32 != 0 && r.meta.gtid == "0-1-1"));
+}
+
+#[test]
+fn every_segment_starts_with_the_format_description_in_force() {
+    let dir = Scratch::new("fde");
+    let mut log = Binlog::new();
+    let mut w = RingWriter::open(&dir.0, &config(64 << 10, 4)).unwrap();
+    let fde = vec![log.event(15, &[4, 0, 0, 0, 0, 0, 0, 0], None)];
+    w.append(&fde).unwrap();
+    for _ in 0..300 {
+        w.append(&log.trx(4, 200)).unwrap();
+    }
+    drop(w);
+    // The first segments were reused: the original FORMAT_DESCRIPTION is
+    // gone, and each segment held starts with a copy of it.
+    let reader = RingReader::open(&dir.0).unwrap();
+    assert!(reader.first().unwrap().start > fde[0].end);
+    let units: Vec<_> = reader.units(reader.start()).map(|u| u.unwrap()).collect();
+    let copies: Vec<_> = units.iter().filter(|u| u.records[0].meta.flags & record::RESENT != 0).collect();
+    assert_eq!(copies.len(), segment::list(&dir.0).unwrap().len());
+    for c in copies {
+        assert_eq!(c.records.len(), 1);
+        assert_eq!((c.records[0].event, c.records[0].meta.start), (&fde[0].bytes[..], 4));
+    }
+    // Copies are not data: the resume point and the range ignore them.
+    let w = RingWriter::open(&dir.0, &config(64 << 10, 4)).unwrap();
+    assert_eq!(w.resume_point().maria.to_string(), "0-1-300");
+}
+
+#[test]
+fn damage_before_the_checkpoint_is_not_taken_for_a_torn_tail() {
+    let dir = Scratch::new("before-checkpoint");
+    let mut log = Binlog::new();
+    let mut w = RingWriter::open(&dir.0, &config(1 << 20, 4)).unwrap();
+    for _ in 0..20 {
+        w.append(&log.trx(3, 300)).unwrap();
+    }
+    // A clean stop: the checkpoint is at the end of the data.
+    drop(w);
+    let (path, end) = tail(&dir.0);
+    patch(&path, end / 2, &[0x5a; 16]);
+    let err = RingWriter::open(&dir.0, &config(1 << 20, 4)).err().expect("damage refused");
+    let text = err.to_string();
+    assert!(matches!(err, RingError::Corrupt { .. }) && text.contains("before the checkpoint"), "{text}");
 }

@@ -105,10 +105,6 @@ pub struct RingWriter {
     sealed: VecDeque<Sealed>,
     active: WritableSegment,
     index: SegmentIndex,
-    /// Next write offset in the active segment.
-    pos: usize,
-    /// Bytes of the active segment known to be on disk.
-    synced: usize,
     /// Where the last complete unit ends, and the resume point there.
     unit_end: Place,
     resume: ResumePoint,
@@ -121,6 +117,28 @@ pub struct RingWriter {
     recovery: Recovery,
     /// Leave a checkpoint at the end when dropped (off to test crashes).
     checkpoint_on_drop: bool,
+    /// The FORMAT_DESCRIPTION in force, copied to the start of each new
+    /// segment so that a reader starting anywhere can decode.
+    fde: Option<FdeCopy>,
+    /// The active segment holds a FORMAT_DESCRIPTION.
+    segment_has_fde: bool,
+}
+
+/// A FORMAT_DESCRIPTION event and where it came from.
+#[derive(Debug, Clone)]
+struct FdeCopy {
+    event: Vec<u8>,
+    file: String,
+    start: u64,
+    end: u64,
+    crc32: bool,
+}
+
+/// The FORMAT_DESCRIPTION event's type code.
+const FORMAT_DESCRIPTION: u8 = 15;
+
+fn is_fde(event: &[u8]) -> bool {
+    event.get(4) == Some(&FORMAT_DESCRIPTION)
 }
 
 impl RingWriter {
@@ -246,8 +264,6 @@ impl RingWriter {
             sealed,
             active,
             index,
-            pos: at.offset,
-            synced: at.offset,
             unit_end: at,
             resume,
             last_written: last.clone(),
@@ -258,6 +274,8 @@ impl RingWriter {
             status,
             recovery,
             checkpoint_on_drop: true,
+            fde: None,
+            segment_has_fde: false,
         }
     }
 
@@ -311,6 +329,30 @@ impl RingWriter {
             }
             None => (Place { seq: first_seq, offset: SEGMENT_HEADER }, 0, ResumePoint::default()),
         };
+        // What the checkpoint vouches for in its segment must be intact: a
+        // torn tail can only come after it.
+        {
+            let seg = &segments[(at.seq - first_seq) as usize];
+            let mut reached = SEGMENT_HEADER == at.offset;
+            let (end, why) =
+                segment::walk(&seg.map, seg.seq, SEGMENT_HEADER, 0, |r| reached |= r.next == at.offset);
+            if !reached && end < at.offset {
+                return Err(corrupt(
+                    &seg.path,
+                    end,
+                    format!("{why:?} before the checkpoint at offset {}", at.offset),
+                ));
+            }
+            if !reached {
+                return Err(RingError::Invalid {
+                    path: state::path(dir),
+                    detail: format!(
+                        "the checkpoint (segment {}, offset {}) is not at a record boundary: the state file is damaged",
+                        at.seq, at.offset
+                    ),
+                });
+            }
+        }
         let mut unit_end = at;
         let mut empty = state.checkpoint.is_none();
         // A checkpoint is at a unit boundary; without one, records before
@@ -359,7 +401,12 @@ impl RingWriter {
         // Segments past the last complete unit hold only the cut unit.
         for (seq, path) in found.iter().filter(|(seq, _)| *seq > unit_end.seq) {
             warn!(segment = %path.display(), seq, "removing a segment that holds only an incomplete transaction");
-            std::fs::remove_file(path).map_err(RingError::io(path, "removing"))?;
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(RingError::Io { path: path.clone(), action: "removing", error: e })
+                }
+                _ => {}
+            }
         }
         segment::sync_dir(dir).map_err(RingError::io(dir, "syncing the directory"))?;
         let recovery = Recovery { empty, cut_bytes, tail: format!("{why:?}") };
@@ -378,16 +425,31 @@ impl RingWriter {
             sealed.push_back(Sealed { seq: *seq, path: path.clone(), index });
         }
         let path = segment::path(dir, unit_end.seq);
-        let active = WritableSegment::open(&path, unit_end.seq).map_err(RingError::io(&path, "opening"))?;
+        let mut active = WritableSegment::open(&path, unit_end.seq, unit_end.offset)
+            .map_err(RingError::io(&path, "opening"))?;
         let mut index = SegmentIndex::new(unit_end.seq);
-        segment::walk(&active.map, unit_end.seq, SEGMENT_HEADER, 0, |r| {
+        let mut fde = None;
+        let seg =
+            ReadableSegment::open(&path).map_err(RingError::io(&path, "opening"))?.ok_or_else(|| {
+                RingError::Corrupt { path: path.clone(), offset: 0, detail: "no valid segment header".into() }
+            })?;
+        segment::walk(&seg.map, unit_end.seq, SEGMENT_HEADER, 0, |r| {
             if r.offset < unit_end.offset {
-                index.observe(&r.meta, r.offset, r.next)
+                index.observe(&r.meta, r.offset, r.next);
+                if is_fde(r.event) {
+                    fde = Some(FdeCopy {
+                        event: r.event.to_vec(),
+                        file: r.meta.file.to_string(),
+                        start: r.meta.start,
+                        end: r.meta.end,
+                        crc32: r.meta.flags & CRC32 != 0,
+                    });
+                }
             }
         });
         // What survived a kill is in the page cache; make it durable before
         // building on it.
-        active.sync(0, unit_end.offset).map_err(RingError::io(&path, "syncing"))?;
+        active.sync().map_err(RingError::io(&path, "syncing"))?;
         let mut writer =
             Self::assemble(dir, lock, state, sealed, active, index, unit_end, resume, status, recovery);
         writer.checkpoint()?;
@@ -433,10 +495,9 @@ impl RingWriter {
     /// transaction (a resent FORMAT_DESCRIPTION is a unit of its own).
     pub fn append(&mut self, unit: &[Received]) -> Result<(), RingError> {
         let Some(last_event) = unit.last() else { return Ok(()) };
-        let metas: Vec<RecordMeta<'_>> = unit
-            .iter()
-            .enumerate()
-            .map(|(i, r)| RecordMeta {
+        let meta = |i: usize| {
+            let r = &unit[i];
+            RecordMeta {
                 flags: if i == 0 { UNIT_START } else { 0 }
                     | if i == unit.len() - 1 { UNIT_END } else { 0 }
                     | if r.resent { RESENT } else { 0 }
@@ -444,62 +505,77 @@ impl RingWriter {
                 file: &r.file,
                 gtid: r.gtid.as_deref().unwrap_or(""),
                 start: r.offset,
-                end: r.end,
+                end: r.offset + r.bytes.len() as u64,
                 timestamp: timestamp(&r.bytes),
-            })
-            .collect();
-        let sizes: Vec<usize> = unit
-            .iter()
-            .zip(&metas)
-            .map(|(r, m)| record::encoded_len(m.file, m.gtid, r.bytes.len()))
-            .collect();
+            }
+        };
         let room = self.segment_bytes - SEGMENT_HEADER - END_RECORD;
-        let total: usize = sizes.iter().sum();
         let invalid = |detail: String| RingError::Invalid { path: self.dir.clone(), detail };
-        for (m, &size) in metas.iter().zip(&sizes) {
-            record::check(m).map_err(|e| invalid(format!("event at {}:{}: {e}", m.file, m.start)))?;
+        let mut total = 0;
+        for (i, r) in unit.iter().enumerate() {
+            let m = meta(i);
+            record::check(&m).map_err(|e| invalid(format!("event at {}:{}: {e}", m.file, m.start)))?;
+            let size = record::encoded_len(&m, r.bytes.len());
             if size > room {
                 return Err(invalid(format!(
                     "the event at {}:{} takes {size} bytes, more than a segment of {} bytes holds; use a larger --ring-size",
                     m.file, m.start, self.segment_bytes
                 )));
             }
+            total += size;
         }
         if total as u64 > room as u64 * (self.state.max_segments - 2) {
             return Err(invalid(format!(
                 "the transaction at {}:{} takes {total} bytes, more than the ring holds; use a larger --ring-size",
-                metas[0].file, metas[0].start
+                unit[0].file, unit[0].offset
             )));
         }
         // A unit that fits in a segment is not split across two.
-        if self.pos + total + END_RECORD > self.segment_bytes && total <= room {
+        let copy = self.fde.as_ref().map_or(0, |f| record::RECORD_HEADER + f.file.len() + f.event.len() + 7);
+        if self.active.pos() + total + copy + END_RECORD > self.segment_bytes && total + copy <= room {
             self.next_segment()?;
         }
-        for ((r, m), size) in unit.iter().zip(&metas).zip(sizes) {
-            if self.pos + size + END_RECORD > self.segment_bytes {
+        if !self.segment_has_fde && !is_fde(&unit[0].bytes) {
+            self.copy_fde()?;
+        }
+        for (i, r) in unit.iter().enumerate() {
+            let m = meta(i);
+            let size = record::encoded_len(&m, r.bytes.len());
+            if self.active.pos() + size + END_RECORD > self.segment_bytes {
                 self.next_segment()?;
             }
-            let (seq, generation, at) = (self.active.seq, self.state.generation, self.pos);
-            record::encode(&mut self.active.map[at..at + size], seq, generation, m, &r.bytes);
-            self.index.observe(m, at, at + size);
-            self.pos += size;
+            if is_fde(&r.bytes) {
+                self.fde = Some(FdeCopy {
+                    event: r.bytes.to_vec(),
+                    file: r.file.to_string(),
+                    start: r.offset,
+                    end: r.end,
+                    crc32: r.crc32,
+                });
+                self.segment_has_fde = true;
+            }
+            let at = self.active.pos();
+            self.active
+                .append(self.state.generation, &m, &r.bytes)
+                .map_err(RingError::io(&self.active.path, "writing"))?;
+            self.index.observe(&m, at, at + size);
         }
-        let last = metas.last().expect("a unit has events");
-        resume::advance(&mut self.resume, last, &last_event.bytes, last.gtid);
-        self.unit_end = Place { seq: self.active.seq, offset: self.pos };
+        let last = meta(unit.len() - 1);
+        resume::advance(&mut self.resume, &last, &last_event.bytes, last.gtid);
+        self.unit_end = Place { seq: self.active.seq, offset: self.active.pos() };
         if last.flags & RESENT == 0 {
-            self.last_written = Some(Coordinates {
-                file: last.file.to_string(),
-                position: last.end,
-                gtid: last.gtid.to_string(),
-                timestamp: last.timestamp,
-            });
+            let c = self.last_written.get_or_insert_with(Coordinates::default);
+            c.file.clear();
+            c.file.push_str(last.file);
+            c.gtid.clear();
+            c.gtid.push_str(last.gtid);
+            (c.position, c.timestamp) = (last.end, last.timestamp);
         }
         let now = Instant::now();
         let since = *self.dirty_since.get_or_insert(now);
         let due = match self.sync {
             SyncPolicy::Commit => {
-                self.pos - self.synced >= COMMIT_SYNC_BYTES || now - since >= COMMIT_SYNC_DELAY
+                self.active.unsynced() >= COMMIT_SYNC_BYTES || now - since >= COMMIT_SYNC_DELAY
             }
             SyncPolicy::Interval(every) => now - self.last_sync >= every,
             SyncPolicy::Never => false,
@@ -510,15 +586,45 @@ impl RingWriter {
         Ok(())
     }
 
+    /// Writes the FORMAT_DESCRIPTION in force as a unit of its own, marked
+    /// as resent, so that the segment can be decoded without the ones
+    /// before it (the caller has made room).
+    fn copy_fde(&mut self) -> Result<(), RingError> {
+        let Some(fde) = &self.fde else { return Ok(()) };
+        let meta = RecordMeta {
+            flags: UNIT_START | UNIT_END | RESENT | if fde.crc32 { CRC32 } else { 0 },
+            file: &fde.file,
+            gtid: "",
+            start: fde.start,
+            end: fde.end,
+            timestamp: timestamp(&fde.event),
+        };
+        let size = record::encoded_len(&meta, fde.event.len());
+        let at = self.active.pos();
+        if at + size + END_RECORD > self.segment_bytes {
+            // No room before a unit that spans segments: the next segment
+            // gets the copy.
+            return Ok(());
+        }
+        self.active
+            .append(self.state.generation, &meta, &fde.event)
+            .map_err(RingError::io(&self.active.path, "writing"))?;
+        self.index.observe(&meta, at, at + size);
+        self.segment_has_fde = true;
+        Ok(())
+    }
+
     /// Makes everything appended so far durable, whatever the policy.
     pub fn sync(&mut self) -> Result<(), RingError> {
-        if self.pos > self.synced {
-            self.active.sync(self.synced, self.pos).map_err(RingError::io(&self.active.path, "syncing"))?;
-            self.synced = self.pos;
-        }
+        self.active.sync().map_err(RingError::io(&self.active.path, "syncing"))?;
         self.dirty_since = None;
         self.last_sync = Instant::now();
         self.last_durable = self.last_written.clone();
+        if let Some(d) = &self.last_durable {
+            // For measuring how long events take to become durable
+            // (benches/sidecar-lag.sh): GAPLESS_LOG=gapless::ring=debug.
+            tracing::debug!(file = %d.file, position = d.position, "durable");
+        }
         self.publish();
         Ok(())
     }
@@ -530,10 +636,25 @@ impl RingWriter {
             SyncPolicy::Commit => self.sync(),
             SyncPolicy::Interval(every) if self.last_sync.elapsed() >= every => self.sync(),
             _ => {
+                // Not synced, but in the page cache: readers see it, and
+                // a killed process does not lose it.
+                self.active.write_out().map_err(RingError::io(&self.active.path, "writing"))?;
                 self.publish();
                 Ok(())
             }
         }
+    }
+
+    /// Makes sure the next segment can be had: allocates the spare now when
+    /// the ring is still growing. After a full disk, this says whether
+    /// writing can go on.
+    pub fn ensure_room(&mut self) -> Result<(), RingError> {
+        let spare = segment::spare_path(&self.dir);
+        if self.sealed.len() as u64 + 2 > self.state.max_segments || spare.exists() {
+            return Ok(());
+        }
+        segment::allocate(&spare, self.state.segment_bytes)
+            .map_err(RingError::io(&spare, "allocating a segment"))
     }
 
     /// Seals the active segment and continues in the next: the spare is
@@ -559,10 +680,11 @@ impl RingWriter {
                 .map_err(RingError::io(&spare, "allocating a segment"))?;
         }
         let end_meta = RecordMeta { flags: SEGMENT_END, file: "", gtid: "", start: 0, end: 0, timestamp: 0 };
-        let (seq, generation, at) = (self.active.seq, self.state.generation, self.pos);
-        record::encode(&mut self.active.map[at..at + END_RECORD], seq, generation, &end_meta, &[]);
-        self.pos += END_RECORD;
-        self.active.sync(self.synced, self.pos).map_err(RingError::io(&self.active.path, "syncing"))?;
+        let seq = self.active.seq;
+        self.active
+            .append(self.state.generation, &end_meta, &[])
+            .map_err(RingError::io(&self.active.path, "writing"))?;
+        self.active.sync().map_err(RingError::io(&self.active.path, "syncing"))?;
         if let Err(e) = self.index.save(&self.dir) {
             warn!(segment = %self.active.path.display(), "could not save the segment index ({e}); readers will rebuild it");
         }
@@ -574,8 +696,7 @@ impl RingWriter {
         let old = std::mem::replace(&mut self.active, active);
         let index = std::mem::replace(&mut self.index, SegmentIndex::new(seq + 1));
         self.sealed.push_back(Sealed { seq, path: old.path, index });
-        self.pos = SEGMENT_HEADER;
-        self.synced = SEGMENT_HEADER;
+        self.segment_has_fde = false;
         // The last complete unit is on disk now.
         if self.unit_end.seq == seq {
             self.checkpoint()?;
@@ -597,9 +718,11 @@ impl RingWriter {
         state::write(&self.dir, &self.state).map_err(RingError::io(state::path(&self.dir), "writing"))
     }
 
-    /// Stops as a killed process would: no sync, no final checkpoint.
+    /// Stops as a process killed after its last write would: what was
+    /// written is in the page cache, but not synced, and no final checkpoint.
     #[cfg(test)]
     pub(super) fn crash(mut self) {
+        self.active.write_out().expect("write out");
         self.checkpoint_on_drop = false;
     }
 
@@ -629,7 +752,7 @@ impl RingWriter {
             first,
             last_written: self.last_written.clone(),
             last_durable: self.last_durable.clone(),
-            used_bytes: self.sealed.len() as u64 * self.state.segment_bytes + self.pos as u64,
+            used_bytes: self.sealed.len() as u64 * self.state.segment_bytes + self.active.pos() as u64,
             capacity_bytes: self.state.max_segments * self.state.segment_bytes,
             segments: self.sealed.len() as u64 + 1,
             paused,

@@ -18,6 +18,8 @@ use std::time::Duration;
 use gapless_protocol::client::{BinlogStream, ClientError};
 use thiserror::Error;
 use tokio::sync::watch;
+
+use crate::ring::{Coordinates, Published};
 use tracing::{error, info, warn};
 
 pub use output::{ParallelJsonlSink, RawSink, RenderSink, Sink, SinkError};
@@ -63,8 +65,76 @@ pub struct Summary {
     pub units: u64,
     /// Connections opened (1 + reconnects).
     pub connections: u64,
+    /// Semi-sync ACKs sent.
+    pub acks: u64,
     /// Where a next run would resume.
     pub resume: ResumePoint,
+}
+
+/// Keeps the published [`StreamStatus`] up to date.
+struct Reporter<'a> {
+    status: &'a Published<StreamStatus>,
+    plan: &'a StreamPlan,
+}
+
+impl Reporter<'_> {
+    fn update(&mut self, change: impl FnOnce(&mut StreamStatus)) {
+        let mut status = self.status.load();
+        status.source = self.plan.session.connect.addr();
+        status.semi_sync_requested = self.plan.session.semi_sync;
+        change(&mut status);
+        self.status.store(status);
+    }
+
+    /// At a pause in the stream: what was received so far.
+    fn progress(&mut self, tracker: &Tracker, summary: &Summary, last_unit: Option<Coordinates>) {
+        self.update(|s| {
+            if let Some(last) = last_unit {
+                s.last_received = Some(last);
+            }
+            if let Some((file, pos)) = tracker.primary_position() {
+                s.primary_file = Some(file.to_string());
+                s.primary_position = Some(pos);
+            }
+            // The primary is at least as far as what was received from it.
+            if let Some(last) = &s.last_received {
+                let behind = match (&s.primary_file, s.primary_position) {
+                    (Some(f), Some(p)) => {
+                        crate::ring::index::cmp_coords(f, p, &last.file, last.position)
+                            == std::cmp::Ordering::Less
+                    }
+                    _ => true,
+                };
+                if behind {
+                    s.primary_file = Some(last.file.clone());
+                    s.primary_position = Some(last.position);
+                }
+            }
+            s.last_contact = Some(unix_now());
+            s.events = summary.events;
+            s.units = summary.units;
+            s.acks_sent = summary.acks;
+            s.semi_sync_active = summary.acks > 0;
+        });
+    }
+
+    fn error(&mut self, e: &StreamError) {
+        self.update(|s| s.last_error = Some(e.to_string()));
+    }
+
+    fn disconnected(&mut self, e: Option<&StreamError>) {
+        self.update(|s| {
+            s.connected = false;
+            if let Some(e) = e {
+                s.last_error = Some(e.to_string());
+            }
+        });
+    }
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Why streaming stopped.
@@ -150,14 +220,17 @@ impl StreamError {
 pub async fn run(
     plan: &StreamPlan,
     sink: &mut dyn Sink,
+    status: &Published<StreamStatus>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<Summary, StreamError> {
     let mut summary = Summary::default();
+    let mut report = Reporter { status, plan };
     let (server_id, mut tracker, gtid_mode) = match prepare(plan, &mut stop).await? {
         Some(ready) => ready,
         None => return Ok(summary),
     };
     sink.start(tracker.resume_point(), gtid_mode)?;
+    report.update(|s| s.server_id = Some(server_id));
     let mut backoff = Backoff::new(plan.max_backoff);
     let mut units = Vec::new();
     loop {
@@ -172,6 +245,7 @@ pub async fn run(
             Err(e) if e.is_transient() => {
                 let wait = backoff.next();
                 warn!("{e}; retrying in {wait:?}");
+                report.error(&e);
                 if sleep_or_stop(wait, &mut stop).await {
                     break;
                 }
@@ -181,8 +255,15 @@ pub async fn run(
         };
         summary.connections += 1;
         tracker.reconnected(checksums);
-        let result = pump(&mut stream, &mut tracker, sink, &mut units, &mut summary, &mut stop).await;
+        report.update(|s| {
+            s.connected = true;
+            s.connections = summary.connections;
+            s.last_error = None;
+        });
+        let result =
+            pump(&mut stream, &mut tracker, sink, &mut units, &mut summary, &mut report, &mut stop).await;
         units.clear();
+        report.disconnected(result.as_ref().err());
         match result {
             Ok(()) => break,
             Err(StreamError::Sink(e)) if e.is_transient() => {
@@ -337,10 +418,13 @@ async fn pump(
     sink: &mut dyn Sink,
     units: &mut Vec<tracker::Received>,
     summary: &mut Summary,
+    report: &mut Reporter<'_>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), StreamError> {
     // The (file, end) of the last event the primary wants acknowledged.
     let mut ack: Option<(String, u64)> = None;
+    // The end of the last unit handed on since the status was updated.
+    let mut last_unit: Option<Coordinates> = None;
     let delay = sink.flush_delay();
     loop {
         if *stop.borrow() {
@@ -355,7 +439,9 @@ async fn pump(
                 if let Some((file, pos)) = ack.take_if(|_| !tracker.in_transaction()) {
                     sink.sync()?;
                     stream.ack(file.as_bytes(), pos).await?;
+                    summary.acks += 1;
                 }
+                report.progress(tracker, summary, last_unit.take());
                 // Unless the sink wants every pause flushed, wait a little
                 // first: flushing at every empty read would make the output
                 // wait on each socket read.
@@ -392,8 +478,19 @@ async fn pump(
             let (file, pos) = tracker.position();
             ack = Some((file.to_string(), pos));
         }
-        if !units.is_empty() {
+        if let Some(last) = units.last() {
             summary.units += 1;
+            if !last.resent {
+                last_unit = Some(Coordinates {
+                    file: last.file.to_string(),
+                    position: last.end,
+                    gtid: last.gtid.as_deref().unwrap_or("").to_string(),
+                    timestamp: last
+                        .bytes
+                        .get(..4)
+                        .map_or(0, |t| u32::from_le_bytes(t.try_into().expect("4 bytes"))),
+                });
+            }
             sink.write(units)?;
             units.clear();
         }
@@ -450,6 +547,42 @@ impl Backoff {
         if events > self.events_at_last_reset {
             self.next = Self::FIRST;
             self.events_at_last_reset = events;
+        }
+    }
+}
+
+/// How often [`watch_primary`] asks the primary where its binlog ends.
+const PRIMARY_POLL: Duration = Duration::from_secs(5);
+
+/// Asks the primary for its binlog position every few seconds (on a
+/// connection of its own) and publishes it, so the status shows how far the
+/// stream is behind. Runs until `stop`.
+pub async fn watch_primary(
+    session: SessionConfig,
+    status: std::sync::Arc<Published<StreamStatus>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut conn = None;
+    loop {
+        if conn.is_none() {
+            conn = session::connect(&session).await.ok();
+        }
+        if let Some(c) = conn.as_mut() {
+            match session::current_position(c).await {
+                Ok(DumpFrom::Position { file, position }) => {
+                    let mut s = status.load();
+                    s.primary_file = Some(file);
+                    s.primary_position = Some(position);
+                    status.store(s);
+                }
+                _ => conn = None,
+            }
+        }
+        if sleep_or_stop(PRIMARY_POLL, &mut stop).await {
+            if let Some(c) = conn {
+                c.close().await;
+            }
+            return;
         }
     }
 }

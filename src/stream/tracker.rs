@@ -80,6 +80,8 @@ pub struct Tracker {
     /// The current transaction's GTID as text.
     gtid: Option<Arc<str>>,
     resume: ResumePoint,
+    /// The primary's binlog position, as its last heartbeat said.
+    primary: Option<(String, u64)>,
 }
 
 impl Tracker {
@@ -94,7 +96,14 @@ impl Tracker {
             checksums: false,
             gtid: None,
             resume,
+            primary: None,
         }
+    }
+
+    /// The primary's own binlog file and position, from its last heartbeat
+    /// (sent when it has nothing else to send).
+    pub fn primary_position(&self) -> Option<(&str, u64)> {
+        self.primary.as_ref().map(|(f, p)| (f.as_str(), *p))
     }
 
     /// Where a new connection should start.
@@ -130,6 +139,12 @@ impl Tracker {
     pub fn push(&mut self, bytes: Bytes, out: &mut Vec<Received>) -> Result<bool, TrackError> {
         let header = RawHeader::read(&bytes);
         if matches!(header.event_type, EventType::HEARTBEAT | EventType::HEARTBEAT_V2) {
+            if header.event_type == EventType::HEARTBEAT && header.log_pos != 0 {
+                // The body is the primary's current file name.
+                let trailer = if self.checksums { 4 } else { 0 };
+                let name = bytes.get(HEADER_LEN..bytes.len().saturating_sub(trailer)).unwrap_or(&[]);
+                self.primary = Some((String::from_utf8_lossy(name).into_owned(), u64::from(header.log_pos)));
+            }
             return Ok(false);
         }
         // Events the primary makes up for this stream, or sends again (the
@@ -159,6 +174,17 @@ impl Tracker {
         };
         let end = offset + u64::from(header.size);
         let fail = |file: &str, error| TrackError { file: file.to_string(), offset, error };
+        // A GTID dump starts at the beginning of a file and sends its first
+        // events (FORMAT_DESCRIPTION, GTID_LIST, BINLOG_CHECKPOINT,
+        // PREVIOUS_GTIDS) before skipping to the GTID: those were handed out
+        // already. The FORMAT_DESCRIPTION is still needed to decode what
+        // follows: it is handed on as resent.
+        let handed_out = !artificial && header.event_type != EventType::ROTATE && self.handed_out(end);
+        if handed_out && header.event_type != EventType::FORMAT_DESCRIPTION {
+            self.next_pos = end;
+            return Ok(false);
+        }
+        let artificial = artificial || handed_out;
         if header.event_type == EventType::ROTATE {
             // Read here, not by the decoder: the made-up ROTATE that opens
             // a stream comes before the FORMAT_DESCRIPTION that says whether
@@ -230,6 +256,14 @@ impl Tracker {
             self.resume.position = end;
         }
         Ok(true)
+    }
+
+    /// Whether an event of the current file ending at `end` lies before the
+    /// resume point, i.e. was handed out before.
+    fn handed_out(&self, end: u64) -> bool {
+        !self.resume.file.is_empty()
+            && crate::ring::index::cmp_coords(&self.file, end, &self.resume.file, self.resume.position)
+                != std::cmp::Ordering::Greater
     }
 
     /// What decoding would check of an event the tracker does not decode:

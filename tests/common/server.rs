@@ -192,6 +192,11 @@ impl Streamer {
         }
     }
 
+    /// Still running (not exited on its own).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// SIGTERM, then waits; returns the exit code.
     pub fn stop(&mut self) -> i32 {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
