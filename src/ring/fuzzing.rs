@@ -18,9 +18,9 @@
 //!                    3 state.json
 //!        & 4         crash-like stop: state.json is put back as it was
 //!                    before the writer was dropped (no final checkpoint)
-//!        >> 3 & 3    the ring written (see SCENARIOS below): 0 a few small
-//!                    units in one segment, 1 a unit spanning two segments,
-//!                    2 a full ring whose oldest files were reused, 3 two
+//!        >> 3 & 3    the ring written (see `build`): 0 a few small units
+//!                    in one segment, 1 a unit spanning two segments, 2 a
+//!                    full ring whose oldest files were reused, 3 two
 //!                    writer runs (the first one stopped crash-like)
 //!        & 0x20      XOR the payload into the file instead of overwriting
 //!        & 0x40      the offset counts back from the end of the data (where
@@ -35,14 +35,21 @@
 //!
 //! Missing bytes count as zeros: an empty input checks an undamaged ring.
 //!
+//! Each of the 8 valid rings (4 rings, 2 kinds of stop) is written with
+//! [`RingWriter`] once per process and its files copied into a fresh scratch
+//! directory per call: in `/dev/shm` when there is one, since the ring syncs
+//! its files, which on a disk costs milliseconds per call.
+//!
 //! # Invariants
 //!
 //! - `RingReader::open` and iterating its units never panic, on the damaged
 //!   directory, after recovery and after a refused recovery.
 //! - Every unit a reader yields is whole (its first record has UNIT_START,
 //!   its last UNIT_END, none in between either, no SEGMENT_END, RESENT only
-//!   in a one-record unit) and is one of the units written, and the units
-//!   read (up to an error) are consecutive units of what was written.
+//!   in a one-record unit) and is one of the units written (or a copy of a
+//!   FORMAT_DESCRIPTION written, as the writer puts at a segment's start),
+//!   and the units read (up to an error) are consecutive units of what was
+//!   written.
 //! - `RingWriter::open` returns `Ok` or `Err`, never panics. When `Ok`:
 //!   every unit a reader could read before recovery is still read after it;
 //!   one more unit can be appended; after a normal drop the ring opens

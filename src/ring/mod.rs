@@ -89,9 +89,13 @@ impl RingError {
         matches!(self, RingError::Io { .. })
     }
 
-    fn io(path: impl Into<PathBuf>, action: &'static str) -> impl FnOnce(std::io::Error) -> RingError {
-        let path = path.into();
-        move |error| RingError::Io { path, action, error }
+    /// An `Io` error for `path`, made only when there is an error (the
+    /// path is not copied on the success path, which is hot).
+    fn io<P: AsRef<std::path::Path>>(
+        path: P,
+        action: &'static str,
+    ) -> impl FnOnce(std::io::Error) -> RingError {
+        move |error| RingError::Io { path: path.as_ref().to_path_buf(), action, error }
     }
 }
 

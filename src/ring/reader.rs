@@ -38,6 +38,8 @@ impl Unit<'_> {
 struct Held {
     seg: ReadableSegment,
     index: SegmentIndex,
+    /// The seed of the segment's record CRCs.
+    seed: u32,
 }
 
 /// A read-only view of a ring directory, as of when it was opened (the
@@ -91,7 +93,7 @@ impl RingReader {
                     index
                 }
             };
-            segments.push(Held { seg, index });
+            segments.push(Held { seed: record::seed(*seq), seg, index });
         }
         Ok(RingReader { dir: dir.to_path_buf(), segments })
     }
@@ -198,7 +200,7 @@ impl<'r> Units<'r> {
                 break;
             };
             let newest = self.reader.segments.last().is_some_and(|h| h.seg.seq == held.seg.seq);
-            let slot = record::parse(&held.seg.map, self.at.offset, held.seg.seq);
+            let slot = record::parse_seeded(&held.seg.map, self.at.offset, held.seed);
             let mut r = match slot {
                 Slot::Record(r) if r.generation >= self.floor => r,
                 _ if newest => {

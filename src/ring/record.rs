@@ -169,33 +169,42 @@ pub fn encode(out: &mut [u8], seq: u64, generation: u32, meta: &RecordMeta<'_>, 
 }
 
 /// Appends a record to `out` (the same bytes as [`encode`], without
-/// zeroing the space first).
-pub fn encode_into(out: &mut Vec<u8>, seq: u64, generation: u32, meta: &RecordMeta<'_>, event: &[u8]) {
+/// zeroing the space first). `seed` is [`seed`] of the segment.
+pub fn encode_into(out: &mut Vec<u8>, seed: u32, generation: u32, meta: &RecordMeta<'_>, event: &[u8]) {
     let (file, gtid) = meta.stored_names();
     let len = RECORD_HEADER + file.len() + gtid.len() + event.len();
     let at = out.len();
     out.reserve(align8(len));
-    out.extend_from_slice(&(len as u32).to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&generation.to_le_bytes());
-    out.extend_from_slice(&meta.flags.to_le_bytes());
-    out.extend_from_slice(&[file.len() as u8, gtid.len() as u8]);
-    out.extend_from_slice(&meta.start.to_le_bytes());
+    let mut head = [0u8; RECORD_HEADER];
+    head[0..4].copy_from_slice(&(len as u32).to_le_bytes());
+    head[8..12].copy_from_slice(&generation.to_le_bytes());
+    head[12..14].copy_from_slice(&meta.flags.to_le_bytes());
+    head[14] = file.len() as u8;
+    head[15] = gtid.len() as u8;
+    head[16..24].copy_from_slice(&meta.start.to_le_bytes());
+    out.extend_from_slice(&head);
     out.extend_from_slice(file.as_bytes());
     out.extend_from_slice(gtid.as_bytes());
     out.extend_from_slice(event);
-    let crc = crc32c::crc32c_append(seed(seq), &out[at + 8..at + len]);
+    // One pass over the record while it is in cache (the CRC routine has
+    // a cost per call that small pieces would pay several times).
+    let crc = crc32c::crc32c_append(seed, &out[at + 8..at + len]);
     out[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
-    out.resize(at + align8(len), 0);
+    out.extend_from_slice(&[0u8; 7][..align8(len) - len]);
 }
 
 /// The CRC of the segment sequence number: the seed of its records' CRCs.
-fn seed(seq: u64) -> u32 {
+pub fn seed(seq: u64) -> u32 {
     crc32c::crc32c(&seq.to_le_bytes())
 }
 
 /// Reads the record at `offset` of a segment with sequence number `seq`.
 pub fn parse(segment: &[u8], offset: usize, seq: u64) -> Slot<'_> {
+    parse_seeded(segment, offset, seed(seq))
+}
+
+/// [`parse`] with the segment's [`seed`] computed once by the caller.
+pub fn parse_seeded(segment: &[u8], offset: usize, seed: u32) -> Slot<'_> {
     let Some(head) = segment.get(offset..offset.saturating_add(RECORD_HEADER)) else {
         return Slot::Empty;
     };
@@ -212,7 +221,7 @@ pub fn parse(segment: &[u8], offset: usize, seq: u64) -> Slot<'_> {
     let Some(body) = segment.get(offset..offset + len) else {
         return Slot::Invalid("record runs past the end of the segment");
     };
-    if crc32c::crc32c_append(seed(seq), &body[8..]) != u32_at(4) {
+    if crc32c::crc32c_append(seed, &body[8..]) != u32_at(4) {
         return Slot::Invalid("CRC32C mismatch");
     }
     let flags = u16::from_le_bytes([head[12], head[13]]);
@@ -307,7 +316,7 @@ mod tests {
         let mut a = vec![0u8; encoded_len(&m, 13)];
         encode(&mut a, 5, 2, &m, b"thirteen byte");
         let mut b = vec![9u8; 3];
-        encode_into(&mut b, 5, 2, &m, b"thirteen byte");
+        encode_into(&mut b, seed(5), 2, &m, b"thirteen byte");
         assert_eq!(&b[3..], &a[..]);
     }
 

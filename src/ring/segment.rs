@@ -79,6 +79,8 @@ pub struct WritableSegment {
     staged_at: usize,
     /// Bytes of the file known to be on disk.
     synced: usize,
+    /// The seed of its records' CRCs.
+    seed: u32,
 }
 
 /// Bytes gathered before they are written out.
@@ -96,6 +98,7 @@ impl WritableSegment {
             stage: Vec::with_capacity(STAGE_BYTES * 2),
             staged_at: at,
             synced: 0,
+            seed: record::seed(seq),
         })
     }
 
@@ -116,7 +119,7 @@ impl WritableSegment {
 
     /// Appends a record; writes the buffer out when it is full.
     pub fn append(&mut self, generation: u32, meta: &record::RecordMeta<'_>, event: &[u8]) -> io::Result<()> {
-        record::encode_into(&mut self.stage, self.seq, generation, meta, event);
+        record::encode_into(&mut self.stage, self.seed, generation, meta, event);
         if self.stage.len() >= STAGE_BYTES {
             self.write_out()?;
         }
@@ -214,8 +217,9 @@ pub fn walk<'a>(
     mut each: impl FnMut(&Record<'a>),
 ) -> (usize, WalkEnd) {
     let mut names: (&'a str, &'a str) = ("", "");
+    let seed = record::seed(seq);
     loop {
-        match record::parse(bytes, offset, seq) {
+        match record::parse_seeded(bytes, offset, seed) {
             Slot::Empty => return (offset, WalkEnd::Empty),
             Slot::Invalid(why) => return (offset, WalkEnd::Invalid(why)),
             Slot::Record(r) if r.generation < generation => return (offset, WalkEnd::Stale),

@@ -94,7 +94,7 @@ impl Sink for RingSink {
         let mut writer = RingWriter::open_publishing(&self.dir, &self.config, Arc::clone(&self.status))?;
         // Still no room for the next segment: stay paused.
         writer.ensure_room()?;
-        let resume = writer.resume_point().clone();
+        let resume = writer.resume_point();
         self.writer = Some(writer);
         let mut status = self.status.load();
         status.paused = None;

@@ -228,7 +228,7 @@ fn a_torn_tail_is_cut_back_to_the_last_whole_unit() {
         assert!(w.recovery().cut_bytes > 1500, "{name}: {:?}", w.recovery());
         written.pop();
         let last = written.last().unwrap().last().unwrap();
-        let resume = w.resume_point().clone();
+        let resume = w.resume_point();
         assert_eq!(resume.position, last.1 + last.2.len() as u64, "{name}");
         assert_eq!(resume.maria.to_string(), "0-1-19");
         // The stream goes on from there: the cut unit comes again.
@@ -415,4 +415,20 @@ fn damage_before_the_checkpoint_is_not_taken_for_a_torn_tail() {
     let err = RingWriter::open(&dir.0, &config(1 << 20, 4)).err().expect("damage refused");
     let text = err.to_string();
     assert!(matches!(err, RingError::Corrupt { .. }) && text.contains("before the checkpoint"), "{text}");
+}
+
+#[test]
+fn a_damaged_header_of_the_checkpointed_segment_is_refused_not_removed() {
+    let dir = Scratch::new("header");
+    let mut log = Binlog::new();
+    let mut w = RingWriter::open(&dir.0, &config(64 << 10, 8)).unwrap();
+    for _ in 0..100 {
+        w.append(&log.trx(3, 300)).unwrap();
+    }
+    drop(w);
+    let (_, newest) = segment::list(&dir.0).unwrap().pop().unwrap();
+    patch(&newest, 9, &[0xee]);
+    let err = RingWriter::open(&dir.0, &config(64 << 10, 8)).err().expect("refused");
+    assert!(matches!(err, RingError::Corrupt { .. }), "{err}");
+    assert!(newest.exists(), "the damaged segment is kept for inspection");
 }

@@ -52,6 +52,8 @@ pub const MIN_SEGMENTS: u64 = 4;
 /// data or this long, even when events keep arriving without a pause.
 const COMMIT_SYNC_BYTES: usize = 8 << 20;
 const COMMIT_SYNC_DELAY: Duration = Duration::from_millis(50);
+/// Bytes appended between two looks at the clock.
+const CLOCK_BYTES: usize = 64 << 10;
 
 impl RingConfig {
     fn layout(&self) -> Result<(u64, u64), String> {
@@ -107,10 +109,12 @@ pub struct RingWriter {
     index: SegmentIndex,
     /// Where the last complete unit ends, and the resume point there.
     unit_end: Place,
-    resume: ResumePoint,
+    resume: resume::Resume,
     last_written: Option<Coordinates>,
     last_durable: Option<Coordinates>,
     dirty_since: Option<Instant>,
+    /// Unsynced bytes when the clock was last read.
+    clock_at: usize,
     last_sync: Instant,
     sync: SyncPolicy,
     status: Arc<Published<RingStatus>>,
@@ -265,10 +269,11 @@ impl RingWriter {
             active,
             index,
             unit_end: at,
-            resume,
+            resume: resume::Resume::new(resume),
             last_written: last.clone(),
             last_durable: last,
             dirty_since: None,
+            clock_at: 0,
             last_sync: Instant::now(),
             sync: SyncPolicy::Commit,
             status,
@@ -304,8 +309,12 @@ impl RingWriter {
             match seg {
                 Some(seg) if seg.seq == *seq => segments.push(seg),
                 // The newest file was being renamed into place: it holds
-                // nothing of this segment yet.
-                _ if i == found.len() - 1 && i > 0 => {
+                // nothing of this segment yet. (Not when the checkpoint is
+                // in it: then its header was damaged, and it holds data.)
+                _ if i == found.len() - 1
+                    && i > 0
+                    && state.checkpoint.as_ref().is_some_and(|c| c.seq < *seq) =>
+                {
                     warn!(segment = %path.display(), "removing a segment that was being set up when gapless stopped");
                     std::fs::remove_file(path).map_err(RingError::io(path, "removing"))?;
                 }
@@ -454,7 +463,8 @@ impl RingWriter {
             Self::assemble(dir, lock, state, sealed, active, index, unit_end, resume, status, recovery);
         writer.checkpoint()?;
         if !writer.recovery.empty {
-            info!(ring = %dir.display(), resume = %format!("{}:{}", writer.resume.file, writer.resume.position), "ring recovered");
+            let resume = writer.resume.point();
+            info!(ring = %dir.display(), resume = %format!("{}:{}", resume.file, resume.position), "ring recovered");
         }
         Ok(writer)
     }
@@ -465,8 +475,8 @@ impl RingWriter {
     }
 
     /// The stream's resume point after the last complete unit.
-    pub fn resume_point(&self) -> &ResumePoint {
-        &self.resume
+    pub fn resume_point(&self) -> ResumePoint {
+        self.resume.point()
     }
 
     /// Whether the ring's stream goes by GTID.
@@ -486,7 +496,7 @@ impl RingWriter {
 
     /// Records where a new stream into an empty ring starts.
     pub fn start(&mut self, from: &ResumePoint, by_gtid: bool) -> Result<(), RingError> {
-        self.resume = from.clone();
+        self.resume = resume::Resume::new(from.clone());
         self.state.by_gtid = by_gtid;
         self.checkpoint()
     }
@@ -561,7 +571,7 @@ impl RingWriter {
             self.index.observe(&m, at, at + size);
         }
         let last = meta(unit.len() - 1);
-        resume::advance(&mut self.resume, &last, &last_event.bytes, last.gtid);
+        self.resume.advance(&last, &last_event.bytes, last.gtid);
         self.unit_end = Place { seq: self.active.seq, offset: self.active.pos() };
         if last.flags & RESENT == 0 {
             let c = self.last_written.get_or_insert_with(Coordinates::default);
@@ -571,8 +581,18 @@ impl RingWriter {
             c.gtid.push_str(last.gtid);
             (c.position, c.timestamp) = (last.end, last.timestamp);
         }
+        // The clock is read once per sync period and then every
+        // CLOCK_BYTES appended, not for every unit.
+        if self.dirty_since.is_none() {
+            self.dirty_since = Some(Instant::now());
+            self.clock_at = self.active.unsynced();
+        }
+        if self.active.unsynced() < self.clock_at + CLOCK_BYTES {
+            return Ok(());
+        }
+        self.clock_at = self.active.unsynced();
         let now = Instant::now();
-        let since = *self.dirty_since.get_or_insert(now);
+        let since = self.dirty_since.unwrap_or(now);
         let due = match self.sync {
             SyncPolicy::Commit => {
                 self.active.unsynced() >= COMMIT_SYNC_BYTES || now - since >= COMMIT_SYNC_DELAY
@@ -706,14 +726,15 @@ impl RingWriter {
 
     /// Saves the last complete unit's place and resume point.
     fn checkpoint(&mut self) -> Result<(), RingError> {
+        let resume = self.resume.point();
         self.state.checkpoint = Some(Checkpoint {
             seq: self.unit_end.seq,
             offset: self.unit_end.offset as u64,
             generation: self.state.generation,
-            file: self.resume.file.clone(),
-            position: self.resume.position,
-            maria: self.resume.maria.to_string(),
-            mysql: self.resume.mysql.to_string(),
+            file: resume.file,
+            position: resume.position,
+            maria: resume.maria.to_string(),
+            mysql: resume.mysql.to_string(),
         });
         state::write(&self.dir, &self.state).map_err(RingError::io(state::path(&self.dir), "writing"))
     }
