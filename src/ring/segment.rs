@@ -3,6 +3,7 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use std::os::unix::fs::FileExt;
 
@@ -64,33 +65,114 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// The segment being written.
 ///
-/// Records are gathered in a buffer and written out with `pwrite` in
-/// batches: writing through a mapping would take a page fault for every
-/// 4 KiB touched, which costs more than the copy. Readers map the file and
-/// see what was written out through the page cache.
+/// Records are gathered in a buffer; full buffers are written with `pwrite`
+/// by a thread of the segment's own, in order, while the next buffer fills:
+/// the copy into the page cache and starting the disk write run on the
+/// other core. (Writing through a mapping instead would take a page fault
+/// for every 4 KiB touched, which costs more than the copy.) Readers map
+/// the file and see what was written through the page cache.
 pub struct WritableSegment {
     /// Its sequence number.
     pub seq: u64,
     /// Its file.
     pub path: PathBuf,
     file: File,
-    /// Records not written out yet; they go at `staged_at`.
+    /// Records not handed to the writer thread yet; they go at `staged_at`.
     stage: Vec<u8>,
     staged_at: usize,
     /// Bytes of the file known to be on disk.
     synced: usize,
     /// The seed of its records' CRCs.
     seed: u32,
+    writer: BackgroundWriter,
 }
 
 /// Bytes gathered before they are written out.
 const STAGE_BYTES: usize = 1 << 20;
+/// Buffers handed to the writer thread and not back yet, at most.
+const IN_FLIGHT: usize = 2;
+
+/// The thread that writes a segment's full buffers, and the way back for
+/// the emptied buffers (or the error that stopped it).
+struct BackgroundWriter {
+    jobs: Option<mpsc::SyncSender<(Vec<u8>, u64)>>,
+    done: mpsc::Receiver<io::Result<Vec<u8>>>,
+    in_flight: usize,
+    spare: Vec<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BackgroundWriter {
+    fn start(file: File) -> BackgroundWriter {
+        let (jobs, rx) = mpsc::sync_channel::<(Vec<u8>, u64)>(IN_FLIGHT);
+        let (tx, done) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("gapless-ring-write".into())
+            .spawn(move || {
+                for (mut buf, at) in rx {
+                    let result = file.write_all_at(&buf, at).map(|()| {
+                        // Start writing it to disk now, without waiting: the
+                        // sync that makes it durable later has little left.
+                        // SAFETY: a valid descriptor; the range is in the file.
+                        unsafe {
+                            libc::sync_file_range(
+                                std::os::fd::AsRawFd::as_raw_fd(&file),
+                                at as libc::off64_t,
+                                buf.len() as libc::off64_t,
+                                libc::SYNC_FILE_RANGE_WRITE,
+                            );
+                        }
+                        buf.clear();
+                        buf
+                    });
+                    let failed = result.is_err();
+                    if tx.send(result).is_err() || failed {
+                        return;
+                    }
+                }
+            })
+            .ok();
+        BackgroundWriter {
+            jobs: thread.as_ref().map(|_| jobs),
+            done,
+            in_flight: 0,
+            spare: Vec::new(),
+            thread,
+        }
+    }
+
+    /// Takes back one written buffer.
+    fn collect_one(&mut self) -> io::Result<()> {
+        let buf = self.done.recv().map_err(|_| io::Error::other("the ring's writer thread stopped"))??;
+        self.in_flight -= 1;
+        self.spare.push(buf);
+        Ok(())
+    }
+
+    /// Waits until everything handed over is written.
+    fn settle(&mut self) -> io::Result<()> {
+        while self.in_flight > 0 {
+            self.collect_one()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for BackgroundWriter {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
 
 impl WritableSegment {
     /// Opens an existing segment file to write at `at`; everything before
     /// `at` counts as on disk once [`sync`](Self::sync) has run.
     pub fn open(path: &Path, seq: u64, at: usize) -> io::Result<WritableSegment> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let writer = BackgroundWriter::start(file.try_clone()?);
         Ok(WritableSegment {
             seq,
             path: path.to_path_buf(),
@@ -99,6 +181,7 @@ impl WritableSegment {
             staged_at: at,
             synced: 0,
             seed: record::seed(seq),
+            writer,
         })
     }
 
@@ -117,7 +200,7 @@ impl WritableSegment {
         self.staged_at + self.stage.len()
     }
 
-    /// Appends a record; writes the buffer out when it is full.
+    /// Appends a record; hands the buffer to the writer thread when full.
     pub fn append(&mut self, generation: u32, meta: &record::RecordMeta<'_>, event: &[u8]) -> io::Result<()> {
         record::encode_into(&mut self.stage, self.seed, generation, meta, event);
         if self.stage.len() >= STAGE_BYTES {
@@ -126,31 +209,43 @@ impl WritableSegment {
         Ok(())
     }
 
-    /// Writes gathered records to the file (the page cache): readers and a
-    /// later start see them, even if this process is killed.
+    /// Hands the gathered records to the writer thread (without waiting);
+    /// written where the thread is missing.
     pub fn write_out(&mut self) -> io::Result<()> {
-        if !self.stage.is_empty() {
+        if self.stage.is_empty() {
+            return Ok(());
+        }
+        let w = &mut self.writer;
+        if w.jobs.is_none() {
             self.file.write_all_at(&self.stage, self.staged_at as u64)?;
-            // Start writing it to disk now, without waiting: the sync that
-            // makes it durable later then has little left to wait for.
-            // SAFETY: a valid descriptor; the range is within the file.
-            unsafe {
-                libc::sync_file_range(
-                    std::os::fd::AsRawFd::as_raw_fd(&self.file),
-                    self.staged_at as libc::off64_t,
-                    self.stage.len() as libc::off64_t,
-                    libc::SYNC_FILE_RANGE_WRITE,
-                );
-            }
             self.staged_at += self.stage.len();
             self.stage.clear();
+            return Ok(());
         }
+        if w.in_flight >= IN_FLIGHT {
+            w.collect_one()?;
+        }
+        let next = w.spare.pop().unwrap_or_else(|| Vec::with_capacity(STAGE_BYTES * 2));
+        let full = std::mem::replace(&mut self.stage, next);
+        let len = full.len();
+        let jobs = w.jobs.as_ref().expect("checked above");
+        jobs.send((full, self.staged_at as u64))
+            .map_err(|_| io::Error::other("the ring's writer thread stopped"))?;
+        w.in_flight += 1;
+        self.staged_at += len;
         Ok(())
+    }
+
+    /// Writes out everything appended and waits for it: it is in the page
+    /// cache (a killed process does not lose it), not yet synced.
+    pub fn settle(&mut self) -> io::Result<()> {
+        self.write_out()?;
+        self.writer.settle()
     }
 
     /// Writes out and makes everything durable.
     pub fn sync(&mut self) -> io::Result<()> {
-        self.write_out()?;
+        self.settle()?;
         if self.staged_at > self.synced {
             self.file.sync_data()?;
             self.synced = self.staged_at;

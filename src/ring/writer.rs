@@ -743,7 +743,7 @@ impl RingWriter {
     /// written is in the page cache, but not synced, and no final checkpoint.
     #[cfg(test)]
     pub(super) fn crash(mut self) {
-        self.active.write_out().expect("write out");
+        self.active.settle().expect("write out");
         self.checkpoint_on_drop = false;
     }
 
