@@ -474,7 +474,15 @@ fn with_semi_sync_every_acknowledged_commit_is_in_the_ring() {
     );
     primary.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
     let dir = ring_dir("semi");
-    let mut s = sidecar(&primary, &dir, &["--semi-sync"], "ringsemi");
+    let source = primary.url("repl");
+    let ring = dir.display().to_string();
+    // --fsync never: the ACK must still wait for a sync of its own.
+    let mut s = Streamer::spawn_with_log(
+        &["--source", &source, "--ring", &ring, "--semi-sync", "--fsync", "never", "--heartbeat", "1"],
+        PASSWORD,
+        "ringsemi",
+        "info,gapless::ring=debug,gapless::stream=debug",
+    );
     let count = |name: &str| -> u64 {
         primary
             .value(&format!(
@@ -532,5 +540,26 @@ fn with_semi_sync_every_acknowledged_commit_is_in_the_ring() {
         .collect();
     let missing: Vec<u32> = acked.iter().copied().filter(|id| !in_ring.contains(id)).collect();
     assert!(missing.is_empty(), "acknowledged commits missing from the ring: {missing:?}");
+
+    // In gapless's own order of events: every ACK went out after a sync
+    // that covered its position.
+    let log = s.log();
+    let (mut durable, mut acks) = (None::<(String, u64)>, 0);
+    for line in log.lines() {
+        let field = |key: &str| -> Option<String> {
+            let at = line.find(&format!(" {key}="))? + key.len() + 2;
+            Some(line[at..].split_whitespace().next()?.to_string())
+        };
+        let place = || Some((field("file")?, field("position")?.parse::<u64>().ok()?));
+        if line.contains("durable") {
+            durable = place();
+        } else if line.contains("semi-sync ACK sent") {
+            let (file, pos) = place().expect("ACK line with file and position");
+            let covered = durable.as_ref().is_some_and(|(f, p)| *f == file && *p >= pos);
+            assert!(covered, "ACK for {file}:{pos} before a sync covered it (last durable: {durable:?})");
+            acks += 1;
+        }
+    }
+    assert!(acks >= acked.len() / 4, "{acks} ACKs logged for {} commits", acked.len());
     let _ = std::fs::remove_dir_all(&dir);
 }

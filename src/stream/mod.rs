@@ -440,6 +440,7 @@ async fn pump(
                     sink.sync()?;
                     stream.ack(file.as_bytes(), pos).await?;
                     summary.acks += 1;
+                    tracing::debug!(file = %file, position = pos, "semi-sync ACK sent");
                 }
                 report.progress(tracker, summary, last_unit.take());
                 // Unless the sink wants every pause flushed, wait a little

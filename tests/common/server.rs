@@ -138,6 +138,11 @@ pub struct Streamer {
 
 impl Streamer {
     pub fn spawn(args: &[&str], password: &str, tag: &str) -> Streamer {
+        Streamer::spawn_with_log(args, password, tag, "info")
+    }
+
+    /// [`spawn`](Self::spawn) with `$GAPLESS_LOG` set to `log`.
+    pub fn spawn_with_log(args: &[&str], password: &str, tag: &str, log: &str) -> Streamer {
         let dir = sandbox();
         std::fs::create_dir_all(&dir).expect("sandbox");
         let stdout = dir.join(format!("{tag}.out"));
@@ -146,6 +151,7 @@ impl Streamer {
             .arg("stream")
             .args(args)
             .env("GAPLESS_PASSWORD", password)
+            .env("GAPLESS_LOG", log)
             .stdout(std::fs::File::create(&stdout).expect("stdout file"))
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))
             .spawn()
