@@ -35,8 +35,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use gapless::ring::made_up::MadeUpBinlog;
 use gapless::ring::{RingConfig, RingReader, RingWriter, SyncPolicy};
 use gapless::stream::Received;
 
@@ -76,40 +76,17 @@ const FORMAT_DESCRIPTION: u8 = 15;
 /// Every event has a v4 header with its real size and end position, and a
 /// CRC32 trailer.
 struct Binlog {
-    file: Arc<str>,
-    pos: u64,
-    seq: u64,
+    log: MadeUpBinlog,
     gen: Gen,
 }
 
 impl Binlog {
     fn new() -> Binlog {
-        Binlog { file: Arc::from("mariadb-bin.000001"), pos: 4, seq: 0, gen: Gen(1) }
+        Binlog { log: MadeUpBinlog::new("mariadb-bin.000001", 0), gen: Gen(1) }
     }
 
     fn event(&mut self, type_code: u8, body: &[u8], gtid: Option<&Arc<str>>) -> Received {
-        let size = 19 + body.len() + 4;
-        let offset = self.pos;
-        let end = offset + size as u64;
-        let mut bytes = Vec::with_capacity(size);
-        bytes.extend_from_slice(&(1_700_000_000u32 + self.seq as u32 / 1000).to_le_bytes());
-        bytes.push(type_code);
-        bytes.extend_from_slice(&1u32.to_le_bytes());
-        bytes.extend_from_slice(&(size as u32).to_le_bytes());
-        bytes.extend_from_slice(&(end as u32).to_le_bytes());
-        bytes.extend_from_slice(&0u16.to_le_bytes());
-        bytes.extend_from_slice(body);
-        gapless_decoder::checksum::append(&mut bytes);
-        self.pos = end;
-        Received {
-            bytes: Bytes::from(bytes),
-            file: self.file.clone(),
-            offset,
-            end,
-            gtid: gtid.cloned(),
-            resent: false,
-            crc32: true,
-        }
+        self.log.event(type_code, body, gtid)
     }
 
     /// The FORMAT_DESCRIPTION at the start of the file: binlog version 4,
@@ -128,11 +105,12 @@ impl Binlog {
     }
 
     fn trx(&mut self) -> Vec<Received> {
-        self.seq += 1;
-        let gtid: Arc<str> = Arc::from(format!("0-1-{}", self.seq));
+        self.log.seq += 1;
+        let seq = self.log.seq;
+        let gtid: Arc<str> = Arc::from(format!("0-1-{seq}"));
         let table = 1 + self.gen.next() % 8;
         // GTID: seq_no, domain, flags (standalone off, transactional).
-        let mut body = self.seq.to_le_bytes().to_vec();
+        let mut body = seq.to_le_bytes().to_vec();
         body.extend_from_slice(&0u32.to_le_bytes());
         body.push(0x08);
         body.extend_from_slice(&[0; 6]);
@@ -155,7 +133,7 @@ impl Binlog {
             body.truncate(len);
             unit.push(self.event(ty, &body, Some(&gtid)));
         }
-        unit.push(self.event(XID, &self.seq.to_le_bytes(), Some(&gtid)));
+        unit.push(self.event(XID, &seq.to_le_bytes(), Some(&gtid)));
         unit
     }
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::server::{Server, Streamer};
+use common::{mariadb_here, repo, row_lines, wait_until};
 use gapless::ring::record::{RESENT, SEGMENT_HEADER};
 use gapless::ring::{segment, RingReader};
 
@@ -17,35 +18,11 @@ const PASSWORD: &str = "ring-pw-41c9";
 const FORMAT_DESCRIPTION: u8 = 15;
 const LOG_EVENT_BINLOG_IN_USE_F: u8 = 1;
 
-fn mariadb_here() -> bool {
-    if common::have_mariadb() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "MariaDB is not installed; fixtures/test.sh installs it"
-    );
-    eprintln!("SKIPPED (not passed): MariaDB is not installed; run fixtures/test.sh");
-    false
-}
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// A fresh ring directory for one test.
 fn ring_dir(tag: &str) -> PathBuf {
     let dir = repo().join("target/tmp").join(format!("ring-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
-}
-
-fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "no {what} after {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A small xorshift generator: the tests' random moments and offsets,
@@ -181,10 +158,6 @@ fn sidecar(primary: &Server, dir: &Path, extra: &[&str], tag: &str) -> Streamer 
     let mut args = vec!["--source", &source, "--ring", &dir, "--heartbeat", "1", "--max-backoff", "1"];
     args.extend_from_slice(extra);
     Streamer::spawn(&args, PASSWORD, tag)
-}
-
-fn row_lines(text: &str) -> Vec<&str> {
-    text.lines().filter(|l| l.contains("\"op\":")).collect()
 }
 
 fn decode(args: &[&str]) -> String {
@@ -332,11 +305,8 @@ fn twenty_kill_9s_during_a_heavy_workload_lose_and_repeat_nothing() {
     // Two sessions inserting in the background all along.
     let writers: Vec<_> = (0..2u32)
         .map(|w| {
-            let mut child = std::process::Command::new("bash")
-                .arg("-c")
-                .arg(format!(". fixtures/lib/mariadb.sh && mdb_sql {} -N -B", primary.name))
-                .current_dir(repo())
-                .env("GAPLESS_SANDBOX", repo().join("target/tmp").join(format!("s{}", std::process::id())))
+            let mut child = primary
+                .client("-N -B")
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -500,11 +470,8 @@ fn with_semi_sync_every_acknowledged_commit_is_in_the_ring() {
     // A client commits one row at a time and prints each id once its
     // COMMIT has returned; the primary dies in the middle.
     let acked_file = dir.with_extension("acked");
-    let mut client = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!(". fixtures/lib/mariadb.sh && mdb_sql {} -N -B --unbuffered", primary.name))
-        .current_dir(repo())
-        .env("GAPLESS_SANDBOX", repo().join("target/tmp").join(format!("s{}", std::process::id())))
+    let mut client = primary
+        .client("-N -B --unbuffered")
         .stdin(std::process::Stdio::piped())
         .stdout(std::fs::File::create(&acked_file).unwrap())
         .stderr(std::process::Stdio::null())

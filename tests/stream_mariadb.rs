@@ -7,37 +7,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::server::{Server, Streamer};
+use common::{mariadb_here, repo, row_lines, wait_until};
 use gapless_protocol::client::{ClientError, ConnectOptions, Connection, Password};
 use gapless_protocol::tls::{SslMode, TlsOptions};
 
 const PASSWORD: &str = "repl-pw-7f3a";
-
-/// False (after a loud message) when MariaDB is not installed outside CI;
-/// in CI a missing server fails the test.
-fn mariadb_here() -> bool {
-    if common::have_mariadb() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "MariaDB is not installed; fixtures/test.sh installs it"
-    );
-    eprintln!("SKIPPED (not passed): MariaDB is not installed; run fixtures/test.sh");
-    false
-}
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Row lines (`"op":`) of JSON-lines output.
-fn row_lines(text: &str) -> Vec<&str> {
-    text.lines().filter(|l| l.contains("\"op\":")).collect()
-}
 
 fn decode_jsonl(files: &[PathBuf]) -> String {
     let out =
@@ -171,11 +149,8 @@ fn killed_mid_workload(name: &str, port_base: u16, start: &[&str]) {
     s.wait_for(Duration::from_secs(30), "the first 300 rows", |out| row_lines(out).len() >= 300);
 
     // A client inserting in the background while the primary dies.
-    let writer = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!(". fixtures/lib/mariadb.sh && mdb_sql {} -N -B", primary.name))
-        .current_dir(repo())
-        .env("GAPLESS_SANDBOX", repo().join("target/tmp").join(format!("s{}", std::process::id())))
+    let writer = primary
+        .client("-N -B")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -470,12 +445,4 @@ fn a_silent_primary_is_a_dead_connection() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(s.stop(), 0);
     assert_eq!(row_lines(&s.output()).len(), 2, "each row once:\n{}", s.output());
-}
-
-fn wait_until(limit: Duration, what: &str, cond: impl Fn() -> bool) {
-    let start = std::time::Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }

@@ -62,11 +62,10 @@ use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-
-use bytes::Bytes;
+use std::sync::OnceLock;
 
 use super::index::SegmentIndex;
+use super::made_up::MadeUpBinlog;
 use super::record::{CRC32, RESENT, SEGMENT_END, SEGMENT_HEADER, UNIT_END, UNIT_START};
 use super::{segment, state, Location, RingConfig, RingReader, RingWriter, SyncPolicy, Unit};
 use crate::stream::Received;
@@ -104,7 +103,7 @@ fn check(data: &[u8]) {
     ring.copy_to(dir);
     damage.apply(dir);
     let what = damage.describe();
-    let new_unit = Log::new("mysql-bin.999999", 9).trx(1, 33);
+    let new_unit = MadeUpBinlog::new("mysql-bin.999999", 9).trx(1, 33);
     let new = expected(&new_unit);
     let known = Known { written: &ring.written, by_start: &ring.by_start, new: &new, what: &what };
 
@@ -360,7 +359,7 @@ impl Template {
 
 /// Writes the ring of `scenario` into `dir`, returning its units in order.
 fn build(dir: &Path, scenario: u8, crash: bool) -> Vec<Vec<Seen>> {
-    let mut log = Log::new("mysql-bin.000001", 1);
+    let mut log = MadeUpBinlog::new("mysql-bin.000001", 1);
     let mut written = Vec::new();
     let mut units = vec![log.format_description()];
     match scenario {
@@ -526,82 +525,6 @@ impl Damage<'_> {
             bytes.truncate(end);
         }
         std::fs::write(&path, bytes).expect("fuzz setup: writing state.json");
-    }
-}
-
-/// Builds the units of a made-up binlog: transactions of row events with
-/// MariaDB GTIDs `<domain>-1-<n>`, checksummed events.
-struct Log {
-    file: Arc<str>,
-    pos: u64,
-    domain: u32,
-    seq: u64,
-}
-
-impl Log {
-    fn new(file: &str, domain: u32) -> Log {
-        Log { file: Arc::from(file), pos: 4, domain, seq: 0 }
-    }
-
-    fn event(&mut self, type_code: u8, body: &[u8], gtid: Option<&Arc<str>>) -> Received {
-        let size = 19 + body.len() + 4;
-        let offset = self.pos;
-        let end = offset + size as u64;
-        let mut bytes = Vec::with_capacity(size);
-        bytes.extend_from_slice(&1_700_000_000u32.to_le_bytes());
-        bytes.push(type_code);
-        bytes.extend_from_slice(&1u32.to_le_bytes());
-        bytes.extend_from_slice(&(size as u32).to_le_bytes());
-        bytes.extend_from_slice(&(end as u32).to_le_bytes());
-        bytes.extend_from_slice(&0u16.to_le_bytes());
-        bytes.extend_from_slice(body);
-        gapless_decoder::checksum::append(&mut bytes);
-        self.pos = end;
-        Received {
-            bytes: Bytes::from(bytes),
-            file: self.file.clone(),
-            offset,
-            end,
-            gtid: gtid.cloned(),
-            resent: false,
-            crc32: true,
-        }
-    }
-
-    /// A GTID event, `rows` row events of `size` bytes, an XID event.
-    fn trx(&mut self, rows: usize, size: usize) -> Vec<Received> {
-        self.seq += 1;
-        let gtid: Arc<str> = Arc::from(format!("{}-1-{}", self.domain, self.seq));
-        let mut unit = vec![self.event(162, &[0; 13], Some(&gtid))];
-        for i in 0..rows {
-            let body = vec![(self.seq as u8).wrapping_add(i as u8); size];
-            unit.push(self.event(23, &body, Some(&gtid)));
-        }
-        unit.push(self.event(16, &[0; 8], Some(&gtid)));
-        unit
-    }
-
-    /// A FORMAT_DESCRIPTION (its body is not decoded here), a unit of its own.
-    fn format_description(&mut self) -> Vec<Received> {
-        let mut body = 4u16.to_le_bytes().to_vec();
-        body.extend_from_slice(&[b'1', b'0', b'.', b'1', b'1', 0, 0, 0]);
-        body.resize(2 + 50 + 4 + 1, 0);
-        body.push(19);
-        body.extend_from_slice(&[0; 40]);
-        body.push(1);
-        vec![self.event(FORMAT_DESCRIPTION, &body, None)]
-    }
-
-    /// The ROTATE at the end of a file; the next events are in the next one.
-    fn rotate(&mut self) -> Vec<Received> {
-        let number = self.file.rsplit('.').next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
-        let next = format!("mysql-bin.{:06}", number + 1);
-        let mut body = 4u64.to_le_bytes().to_vec();
-        body.extend_from_slice(next.as_bytes());
-        let unit = vec![self.event(4, &body, None)];
-        self.file = Arc::from(next.as_str());
-        self.pos = 4;
-        unit
     }
 }
 

@@ -15,6 +15,7 @@
 
 pub mod fuzzing;
 pub mod index;
+pub mod made_up;
 mod reader;
 pub mod record;
 mod resume;

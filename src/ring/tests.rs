@@ -2,10 +2,8 @@
 //! segments, find units, refuse damage.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use bytes::Bytes;
-
+use super::made_up::MadeUpBinlog;
 use super::record::{SEGMENT_HEADER, UNIT_END};
 use super::*;
 use crate::stream::Received;
@@ -36,68 +34,6 @@ fn config(segment: u64, segments: u64) -> RingConfig {
     }
 }
 
-/// Builds the units of a made-up binlog: `n` transactions of `rows` row
-/// events of `size` bytes each, MariaDB GTIDs 0-1-1.., checksummed events.
-struct Binlog {
-    file: Arc<str>,
-    pos: u64,
-    seq: u64,
-}
-
-impl Binlog {
-    fn new() -> Binlog {
-        Binlog { file: Arc::from("mysql-bin.000001"), pos: 4, seq: 0 }
-    }
-
-    fn event(&mut self, type_code: u8, body: &[u8], gtid: Option<&Arc<str>>) -> Received {
-        let size = 19 + body.len() + 4;
-        let offset = self.pos;
-        let end = offset + size as u64;
-        let mut bytes = Vec::with_capacity(size);
-        bytes.extend_from_slice(&1_700_000_000u32.to_le_bytes());
-        bytes.push(type_code);
-        bytes.extend_from_slice(&1u32.to_le_bytes());
-        bytes.extend_from_slice(&(size as u32).to_le_bytes());
-        bytes.extend_from_slice(&(end as u32).to_le_bytes());
-        bytes.extend_from_slice(&0u16.to_le_bytes());
-        bytes.extend_from_slice(body);
-        gapless_decoder::checksum::append(&mut bytes);
-        self.pos = end;
-        Received {
-            bytes: Bytes::from(bytes),
-            file: self.file.clone(),
-            offset,
-            end,
-            gtid: gtid.cloned(),
-            resent: false,
-            crc32: true,
-        }
-    }
-
-    fn trx(&mut self, rows: usize, size: usize) -> Vec<Received> {
-        self.seq += 1;
-        let gtid: Arc<str> = Arc::from(format!("0-1-{}", self.seq));
-        let mut unit = vec![self.event(162, &[0; 13], Some(&gtid))];
-        for i in 0..rows {
-            let body = vec![(self.seq as u8).wrapping_add(i as u8); size];
-            unit.push(self.event(23, &body, Some(&gtid)));
-        }
-        unit.push(self.event(16, &[0; 8], Some(&gtid)));
-        unit
-    }
-
-    /// The ROTATE at the end of a file; the next events are in the next file.
-    fn rotate(&mut self) -> Vec<Received> {
-        let next = format!("mysql-bin.{:06}", self.file[10..].parse::<u32>().unwrap() + 1);
-        let mut body = 4u64.to_le_bytes().to_vec();
-        body.extend_from_slice(next.as_bytes());
-        let unit = vec![self.event(4, &body, None)];
-        self.file = Arc::from(next.as_str());
-        self.pos = 4;
-        unit
-    }
-}
-
 fn read_all(dir: &Path) -> Vec<Vec<(String, u64, Vec<u8>)>> {
     let reader = RingReader::open(dir).unwrap();
     reader
@@ -119,7 +55,7 @@ fn as_read(unit: &[Received]) -> Vec<(String, u64, Vec<u8>)> {
 #[test]
 fn units_come_back_as_written_and_the_resume_point_survives_a_reopen() {
     let dir = Scratch::new("basic");
-    let mut log = Binlog::new();
+    let mut log = MadeUpBinlog::new("mysql-bin.000001", 0);
     let mut written = Vec::new();
     {
         let mut w = RingWriter::open(&dir.0, &config(1 << 20, 4)).unwrap();
@@ -143,7 +79,7 @@ fn units_come_back_as_written_and_the_resume_point_survives_a_reopen() {
 #[test]
 fn a_full_ring_reuses_its_oldest_segments_and_keeps_whole_units() {
     let dir = Scratch::new("wrap");
-    let mut log = Binlog::new();
+    let mut log = MadeUpBinlog::new("mysql-bin.000001", 0);
     let mut written = Vec::new();
     let mut w = RingWriter::open(&dir.0, &config(64 << 10, 4)).unwrap();
     for _ in 0..400 {
@@ -166,7 +102,7 @@ fn a_full_ring_reuses_its_oldest_segments_and_keeps_whole_units() {
 #[test]
 fn lookups_by_position_and_gtid_find_the_unit() {
     let dir = Scratch::new("lookup");
-    let mut log = Binlog::new();
+    let mut log = MadeUpBinlog::new("mysql-bin.000001", 0);
     let mut starts = Vec::new();
     let mut w = RingWriter::open(&dir.0, &config(256 << 10, 8)).unwrap();
     for _ in 0..600 {
@@ -208,7 +144,7 @@ fn patch(path: &Path, at: usize, bytes: &[u8]) {
 fn a_torn_tail_is_cut_back_to_the_last_whole_unit() {
     for (name, damage) in [("cut", 0u8), ("garbage", 1)] {
         let dir = Scratch::new(name);
-        let mut log = Binlog::new();
+        let mut log = MadeUpBinlog::new("mysql-bin.000001", 0);
         let mut written = Vec::new();
         {
             let mut w = RingWriter::open(&dir.0, &config(1 << 20, 4)).unwrap();
@@ -245,7 +181,7 @@ fn a_torn_tail_is_cut_back_to_the_last_whole_unit() {
 #[test]
 fn a_unit_torn_across_segments_is_cut_and_the_newer_segment_dropped() {
     let dir = Scratch::new("span");
-    let mut log = Binlog::new();
+    let mut log = MadeUpBinlog::new("mysql-bin.000001", 0);
     let mut written = Vec::new();
     {
         let mut w = RingWriter::open(&dir.0, &config(64 << 10, 8)).unwrap();
@@ -271,7 +207,7 @@ fn a_unit_torn_across_segments_is_cut_and_the_newer_segment_dropped() {
 #[test]
 fn records_of_an_older_run_after_a_cut_are_not_read_as_data() {
     let dir = Scratch::new("stale");
-    let mut log = Binlog::new();
+    let mut log = MadeUpBinlog::new("mysql-bin.000001", 0);
     let mut w = RingWriter::open(&dir.0, &config(1 << 20, 4)).unwrap();
     let (a, b, d) = (log.trx(1, 64), log.trx(3, 64), log.trx(1, 64));
     for unit in [&a, &b, &d] {
@@ -312,7 +248,7 @@ fn records_of_an_older_run_after_a_cut_are_not_read_as_data() {
 #[test]
 fn damage_inside_the_ring_is_reported_with_its_place() {
     let dir = Scratch::new("corrupt");
-    let mut log = Binlog::new();
+    let mut log = MadeUpBinlog::new("mysql-bin.000001", 0);
     let mut w = RingWriter::open(&dir.0, &config(64 << 10, 8)).unwrap();
     for _ in 0..250 {
         w.append(&log.trx(3, 300)).unwrap();
@@ -351,7 +287,7 @@ fn sizes_that_cannot_work_are_refused() {
     let err = RingWriter::open(&dir.0, &config(1 << 20, 3)).err().unwrap().to_string();
     assert!(err.contains("4 at least"), "{err}");
     let mut w = RingWriter::open(&dir.0, &config(64 << 10, 4)).unwrap();
-    let mut log = Binlog::new();
+    let mut log = MadeUpBinlog::new("mysql-bin.000001", 0);
     let err = w.append(&log.trx(1, 70 << 10)).unwrap_err().to_string();
     assert!(err.contains("more than a segment"), "{err}");
     let err = w.append(&log.trx(200, 1000)).unwrap_err().to_string();
@@ -361,7 +297,7 @@ fn sizes_that_cannot_work_are_refused() {
 #[test]
 fn every_record_of_a_unit_carries_its_flags() {
     let dir = Scratch::new("flags");
-    let mut log = Binlog::new();
+    let mut log = MadeUpBinlog::new("mysql-bin.000001", 0);
     let mut w = RingWriter::open(&dir.0, &config(1 << 20, 4)).unwrap();
     w.append(&log.trx(2, 10)).unwrap();
     drop(w);
@@ -376,7 +312,7 @@ fn every_record_of_a_unit_carries_its_flags() {
 #[test]
 fn every_segment_starts_with_the_format_description_in_force() {
     let dir = Scratch::new("fde");
-    let mut log = Binlog::new();
+    let mut log = MadeUpBinlog::new("mysql-bin.000001", 0);
     let mut w = RingWriter::open(&dir.0, &config(64 << 10, 4)).unwrap();
     let fde = vec![log.event(15, &[4, 0, 0, 0, 0, 0, 0, 0], None)];
     w.append(&fde).unwrap();
@@ -403,7 +339,7 @@ fn every_segment_starts_with_the_format_description_in_force() {
 #[test]
 fn damage_before_the_checkpoint_is_not_taken_for_a_torn_tail() {
     let dir = Scratch::new("before-checkpoint");
-    let mut log = Binlog::new();
+    let mut log = MadeUpBinlog::new("mysql-bin.000001", 0);
     let mut w = RingWriter::open(&dir.0, &config(1 << 20, 4)).unwrap();
     for _ in 0..20 {
         w.append(&log.trx(3, 300)).unwrap();
@@ -420,7 +356,7 @@ fn damage_before_the_checkpoint_is_not_taken_for_a_torn_tail() {
 #[test]
 fn a_damaged_header_of_the_checkpointed_segment_is_refused_not_removed() {
     let dir = Scratch::new("header");
-    let mut log = Binlog::new();
+    let mut log = MadeUpBinlog::new("mysql-bin.000001", 0);
     let mut w = RingWriter::open(&dir.0, &config(64 << 10, 8)).unwrap();
     for _ in 0..100 {
         w.append(&log.trx(3, 300)).unwrap();

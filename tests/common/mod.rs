@@ -132,3 +132,36 @@ pub fn variant_binlogs(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub mod server;
+
+/// The repository root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// False (after a loud message) when MariaDB is not installed outside CI;
+/// in CI a missing server fails the test.
+pub fn mariadb_here() -> bool {
+    if have_mariadb() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "MariaDB is not installed; fixtures/test.sh installs it"
+    );
+    eprintln!("SKIPPED (not passed): MariaDB is not installed; run fixtures/test.sh");
+    false
+}
+
+/// Row lines (`"op":`) of JSON-lines output.
+pub fn row_lines(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.contains("\"op\":")).collect()
+}
+
+/// Polls `done` every 100 ms; panics after `limit`.
+pub fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "no {what} after {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

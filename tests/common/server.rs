@@ -79,6 +79,17 @@ impl Server {
         check(out, &format!("SQL on {}: {sql}", self.name))
     }
 
+    /// A `mariadb` client session on this server (root), with `args`:
+    /// set its stdin/stdout and spawn it, for clients that run alongside.
+    pub fn client(&self, args: &str) -> Command {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(format!(". fixtures/lib/mariadb.sh && mdb_sql {} {args}", self.name))
+            .current_dir(repo())
+            .env("GAPLESS_SANDBOX", sandbox());
+        cmd
+    }
+
     /// One value.
     pub fn value(&self, sql: &str) -> String {
         self.sql(sql).trim().to_string()
