@@ -6,6 +6,7 @@
 //! - [`render`]: the text, JSON lines and SQL output formats;
 //! - [`stream`]: following a primary as a replica;
 //! - [`ring`]: the crash-safe on-disk ring of the primary's recent binlog;
+//! - [`replay`]: applying what a promoted replica lacks from the ring;
 //! - [`api`]: the HTTP status API (`/status` JSON, `/metrics` for Prometheus);
 //! - [`cli`]: command-line flags and their checks.
 #![warn(missing_docs)]
@@ -14,5 +15,6 @@ pub mod api;
 pub mod cli;
 pub mod decode;
 pub mod render;
+pub mod replay;
 pub mod ring;
 pub mod stream;

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod replay;
 pub mod stream;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,13 @@ pub enum Command {
     /// ring's last transaction (docs/sidecar.md). Flags may also come from
     /// a TOML file: --config FILE, a [stream] table keyed by flag name.
     Stream(stream::StreamArgs),
+    /// Apply onto a promoted replica what the ring holds and it lacks.
+    ///
+    /// Each transaction the target has not executed (by GTID) is applied
+    /// whole, with its original GTID and through the target's binlog; the
+    /// first error rolls it back and stops. A second run applies nothing.
+    /// The password comes from $GAPLESS_PASSWORD or --password-file.
+    Replay(replay::ReplayArgs),
 }
 
 /// Exit codes: 0 success, 1 the work failed (bad input, I/O), 2 usage error
@@ -62,6 +70,10 @@ pub fn run(cli: Cli) -> i32 {
         Command::Stream(args) => {
             init_logging();
             stream::run(args)
+        }
+        Command::Replay(args) => {
+            init_logging();
+            replay::run(args)
         }
     };
     match result {

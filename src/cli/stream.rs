@@ -126,6 +126,15 @@ pub struct StreamArgs {
     /// Host name shown in SHOW SLAVE HOSTS (default: gapless@<this host>).
     #[arg(long, value_name = "NAME")]
     pub report_host: Option<String>,
+    /// Login and TLS.
+    #[command(flatten)]
+    pub login: LoginArgs,
+}
+
+/// How to log in to a server: the password's source and TLS (shared by the
+/// commands that connect).
+#[derive(Debug, Args)]
+pub struct LoginArgs {
     /// File holding the password (first line); must not be readable by
     /// group or others.
     #[arg(long, value_name = "FILE")]
@@ -148,6 +157,31 @@ pub struct StreamArgs {
     pub server_public_key: Option<PathBuf>,
 }
 
+impl LoginArgs {
+    /// Connection options for the server at `url` (`flag` names it in
+    /// messages), with the password and TLS files read and checked now.
+    pub fn connect_options(&self, flag: &str, url: &str) -> anyhow::Result<ConnectOptions> {
+        let url = SourceUrl::parse(url).with_context(|| format!("--{flag}"))?;
+        let mut connect = ConnectOptions::new(url.host, url.port, url.user);
+        connect.password = read_password(self.password_file.as_deref())?;
+        connect.tls = TlsOptions {
+            mode: self.ssl_mode,
+            ca: self.ssl_ca.clone(),
+            cert: self.ssl_cert.clone(),
+            key: self.ssl_key.clone(),
+        };
+        // Bad certificate or key files are found now, not at the first connect.
+        if self.ssl_ca.is_some() || self.ssl_cert.is_some() {
+            connect.tls.client_config().context("TLS options")?;
+        }
+        if let Some(path) = &self.server_public_key {
+            connect.server_public_key =
+                Some(std::fs::read(path).with_context(|| format!("--server-public-key {}", path.display()))?);
+        }
+        Ok(connect)
+    }
+}
+
 /// A parsed `mysql://USER@HOST:PORT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceUrl {
@@ -165,23 +199,22 @@ impl SourceUrl {
         let rest = url
             .strip_prefix("mysql://")
             .or_else(|| url.strip_prefix("mariadb://"))
-            .with_context(|| format!("--source {url:?}: expected mysql://USER@HOST[:PORT]"))?;
+            .with_context(|| format!("{url:?}: expected mysql://USER@HOST[:PORT]"))?;
         let rest = rest.trim_end_matches('/');
         let Some((user, hostport)) = rest.rsplit_once('@') else {
-            bail!("--source {url:?}: no user; expected mysql://USER@HOST[:PORT]");
+            bail!("{url:?}: no user; expected mysql://USER@HOST[:PORT]");
         };
         if user.contains(':') {
             bail!(
-                "--source: a password does not belong on the command line (other users can read it); \
+                "a password does not belong on the command line (other users can read it); \
                  set ${PASSWORD_ENV} or use --password-file"
             );
         }
         if user.is_empty() {
-            bail!("--source {url:?}: empty user name");
+            bail!("{url:?}: empty user name");
         }
         let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (host, after) =
-                v6.split_once(']').with_context(|| format!("--source {url:?}: unclosed ["))?;
+            let (host, after) = v6.split_once(']').with_context(|| format!("{url:?}: unclosed ["))?;
             (host, after.strip_prefix(':'))
         } else {
             match hostport.rsplit_once(':') {
@@ -190,11 +223,11 @@ impl SourceUrl {
             }
         };
         if host.is_empty() {
-            bail!("--source {url:?}: empty host");
+            bail!("{url:?}: empty host");
         }
         let port = match port {
             None => 3306,
-            Some(p) => p.parse().with_context(|| format!("--source {url:?}: bad port {p:?}"))?,
+            Some(p) => p.parse().with_context(|| format!("{url:?}: bad port {p:?}"))?,
         };
         Ok(SourceUrl { user: user.to_string(), host: host.to_string(), port })
     }
@@ -261,23 +294,7 @@ fn seconds(flag: &str, secs: f64) -> anyhow::Result<Duration> {
 
 /// Turns the flags into a plan.
 pub fn plan(args: &StreamArgs) -> anyhow::Result<StreamPlan> {
-    let url = SourceUrl::parse(&args.source)?;
-    let mut connect = ConnectOptions::new(url.host, url.port, url.user);
-    connect.password = read_password(args.password_file.as_deref())?;
-    connect.tls = TlsOptions {
-        mode: args.ssl_mode,
-        ca: args.ssl_ca.clone(),
-        cert: args.ssl_cert.clone(),
-        key: args.ssl_key.clone(),
-    };
-    // Bad certificate or key files are found now, not at the first connect.
-    if args.ssl_ca.is_some() || args.ssl_cert.is_some() {
-        connect.tls.client_config().context("TLS options")?;
-    }
-    if let Some(path) = &args.server_public_key {
-        connect.server_public_key =
-            Some(std::fs::read(path).with_context(|| format!("--server-public-key {}", path.display()))?);
-    }
+    let connect = args.login.connect_options("source", &args.source)?;
     let start = match (&args.from, &args.from_gtid) {
         (Some(from), _) => Start::At(parse_file_pos(from)?),
         (None, Some(gtid)) => Start::At(parse_gtid_start(gtid)?),

@@ -18,11 +18,11 @@ use std::time::Duration;
 use gapless_protocol::client::{BinlogStream, ClientError};
 use thiserror::Error;
 use tokio::sync::watch;
-
-use crate::ring::{Coordinates, Published};
 use tracing::{error, info, warn};
 
-pub use output::{ParallelJsonlSink, RawSink, RenderSink, Sink, SinkError};
+use crate::ring::{Coordinates, Published};
+
+pub use output::{ParallelJsonlSink, RawSink, RenderSink, SharedBuf, Sink, SinkError};
 pub use session::{DumpFrom, SessionConfig};
 pub use status::StreamStatus;
 pub use tracker::{Received, ResumePoint, TrackError, Tracker};

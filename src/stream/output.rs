@@ -254,13 +254,14 @@ fn worker_gone() -> SinkError {
     SinkError::Io(io::Error::other("a rendering thread stopped"))
 }
 
-/// A byte buffer a renderer writes into and its worker empties after each
-/// batch.
+/// An in-memory output that a renderer writes to while its owner keeps a
+/// handle to take the bytes out.
 #[derive(Default, Clone)]
-struct SharedBuf(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+pub struct SharedBuf(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
 
 impl SharedBuf {
-    fn take(&self) -> Vec<u8> {
+    /// The bytes written so far; the buffer is empty afterwards.
+    pub fn take(&self) -> Vec<u8> {
         std::mem::take(&mut *self.0.borrow_mut())
     }
 }

@@ -72,6 +72,9 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// Shown as `program_name` in the server's connection attributes.
     pub program_name: String,
+    /// Allow several statements in one query (`CLIENT_MULTI_STATEMENTS`):
+    /// a transaction sent as one round trip. Off by default.
+    pub multi_statements: bool,
 }
 
 impl ConnectOptions {
@@ -85,6 +88,7 @@ impl ConnectOptions {
             server_public_key: None,
             connect_timeout: Duration::from_secs(10),
             program_name: "gapless".into(),
+            multi_statements: false,
         }
     }
 
@@ -175,7 +179,8 @@ impl Connection {
             }));
         }
         debug!(addr = %self.addr, version = %self.greeting.display_version(), id = self.greeting.connection_id, "connected");
-        self.capabilities = server & caps::CLIENT;
+        let wanted = caps::CLIENT | if options.multi_statements { caps::MULTI_STATEMENTS } else { 0 };
+        self.capabilities = server & wanted;
 
         let mode = options.tls.mode;
         if server & caps::SSL != 0 && mode != SslMode::Disabled {

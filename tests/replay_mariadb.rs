@@ -1,0 +1,205 @@
+//! `gapless replay` in real failovers on MariaDB: a primary, a replica
+//! that lags (its SQL thread stopped), the sidecar keeping the primary's
+//! binlog in its ring; the primary is killed with kill -9, the replica
+//! promoted, and replay must give it every committed transaction, once,
+//! with the original GTIDs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::server::{Server, Streamer};
+use common::{mariadb_here, repo, wait_until};
+
+const PASSWORD: &str = "replay-pw-5d21";
+
+fn ring_dir(tag: &str) -> PathBuf {
+    let dir = repo().join("target/tmp").join(format!("replay-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The user replay logs in with: it sets GTIDs and writes every table.
+fn create_apply_user(target: &Server) {
+    target.sql(&format!(
+        "SET sql_log_bin = 0; CREATE USER 'apply'@'%' IDENTIFIED BY '{PASSWORD}'; GRANT ALL ON *.* TO 'apply'@'%';"
+    ));
+}
+
+/// `gapless replay` onto `target` as the apply user.
+fn replay(ring: &Path, target: &Server, extra: &[&str]) -> std::process::Output {
+    common::gapless()
+        .arg("replay")
+        .args([
+            "--ring",
+            &ring.display().to_string(),
+            "--target",
+            &target.url("apply"),
+            "--ssl-mode",
+            "DISABLED",
+        ])
+        .args(extra)
+        .env("GAPLESS_PASSWORD", PASSWORD)
+        .output()
+        .expect("gapless replay")
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Every table's rows in a fixed order, as the server prints them.
+fn contents(server: &Server) -> String {
+    server.sql("SELECT id, v, n FROM d.t ORDER BY id; SELECT k, note FROM d.u ORDER BY k;")
+}
+
+#[test]
+fn a_lagging_replica_promoted_after_kill_9_gets_every_transaction_once() {
+    if !mariadb_here() {
+        return;
+    }
+    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL", "--log-slave-updates=ON"];
+    let primary = Server::start("rpprimary", 1, 23100, &opts);
+    let replica = Server::start("rpreplica", 2, 23200, &opts);
+    primary.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    create_apply_user(&replica);
+    replica.sql(&format!(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', \
+         MASTER_PASSWORD='{PASSWORD}', MASTER_USE_GTID=slave_pos; START SLAVE;",
+        primary.port
+    ));
+    let ring = ring_dir("failover");
+    let mut sidecar = Streamer::spawn(
+        &["--source", &primary.url("repl"), "--from-gtid", "", "--ring", &ring.display().to_string()],
+        PASSWORD,
+        "rpsidecar",
+    );
+    primary.sql(
+        "CREATE DATABASE d; \
+         CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(64), n DECIMAL(12,3)) ENGINE=InnoDB; \
+         CREATE TABLE d.u (k VARCHAR(16) PRIMARY KEY, note TEXT) ENGINE=InnoDB;",
+    );
+    primary.sql(
+        &(1..=50).map(|i| format!("INSERT INTO d.t VALUES ({i}, 'first {i}', {i}.5);\n")).collect::<String>(),
+    );
+    wait_until(Duration::from_secs(30), "the replica to catch up", || {
+        replica.value("SELECT @@gtid_slave_pos") == primary.value("SELECT @@gtid_binlog_pos")
+    });
+
+    // The replica falls behind: its SQL thread stops, the primary goes on.
+    replica.sql("STOP SLAVE SQL_THREAD;");
+    let mut lagging = String::new();
+    for i in 51..=120 {
+        lagging.push_str(&format!("INSERT INTO d.t VALUES ({i}, 'late {i}', -{i}.25);\n"));
+        if i % 10 == 0 {
+            lagging.push_str(&format!("UPDATE d.t SET v = CONCAT(v, ' updated') WHERE id = {};\n", i - 60));
+            lagging.push_str(&format!("DELETE FROM d.t WHERE id = {};\n", i - 55));
+            lagging.push_str(&format!("INSERT INTO d.u VALUES ('k{i}', 'note {i} ''quoted''');\n"));
+        }
+    }
+    lagging.push_str(
+        "BEGIN; INSERT INTO d.u VALUES ('multi1', NULL); UPDATE d.t SET n = 0 WHERE id < 5; COMMIT;\n",
+    );
+    primary.sql(&lagging);
+    let final_pos = primary.value("SELECT @@gtid_binlog_pos");
+    let expected = contents(&primary);
+    wait_until(Duration::from_secs(30), "the ring to hold the last transaction", || {
+        common::gapless()
+            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"gtid\":\"{final_pos}\"")))
+    });
+
+    // The primary dies; the replica is promoted as orchestrator would.
+    primary.kill9();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sidecar.stop(), 0, "{}", sidecar.log());
+    replica.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0;");
+    let before = replica.value("SELECT COUNT(*) FROM d.t");
+    assert_ne!(contents(&replica), expected, "the replica should lack the late transactions");
+
+    // A dry run shows what would be applied and changes nothing.
+    let dry = replay(&ring, &replica, &["--auto", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let sql = String::from_utf8_lossy(&dry.stdout);
+    assert!(sql.contains("INSERT INTO") && sql.contains("gtid_seq_no"), "{sql}");
+    assert_eq!(replica.value("SELECT COUNT(*) FROM d.t"), before, "--dry-run applied something");
+
+    // The replay itself.
+    let out = replay(&ring, &replica, &["--auto", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let applied = report["applied"].as_array().expect("applied").len();
+    assert!(applied >= 70, "{report}");
+    assert_eq!(contents(&replica), expected, "after replay the promoted replica has every row");
+    // The original GTIDs, through the replica's binlog.
+    assert_eq!(replica.value("SELECT @@gtid_binlog_pos"), final_pos);
+
+    // Idempotent: a second run applies nothing.
+    let again = replay(&ring, &replica, &["--auto", "--json"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).expect("JSON report");
+    assert_eq!(report["applied"].as_array().map(Vec::len), Some(0), "{report}");
+    assert!(report["skipped_executed"].as_u64().unwrap() >= applied as u64);
+    assert_eq!(contents(&replica), expected);
+    let _ = std::fs::remove_dir_all(&ring);
+}
+
+#[test]
+fn a_ring_that_starts_after_the_target_is_refused_before_anything_is_applied() {
+    if !mariadb_here() {
+        return;
+    }
+    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL"];
+    let primary = Server::start("rpgap", 1, 23300, &opts);
+    let target = Server::start("rpgaptarget", 2, 23400, &opts);
+    primary.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    create_apply_user(&target);
+    primary.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY) ENGINE=InnoDB;");
+    primary.sql(&(1..=10).map(|i| format!("INSERT INTO d.t VALUES ({i});\n")).collect::<String>());
+    let ring = ring_dir("gap");
+    // The sidecar only starts now: the ring lacks the first transactions.
+    let mut sidecar = Streamer::spawn(
+        &["--source", &primary.url("repl"), "--ring", &ring.display().to_string()],
+        PASSWORD,
+        "rpgapsidecar",
+    );
+    wait_until(Duration::from_secs(30), "the sidecar to stream", || sidecar.log().contains("streaming"));
+    primary.sql(&(11..=20).map(|i| format!("INSERT INTO d.t VALUES ({i});\n")).collect::<String>());
+    wait_until(Duration::from_secs(30), "the ring to hold 0-1-22", || {
+        common::gapless()
+            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("\"gtid\":\"0-1-22\""))
+    });
+    assert_eq!(sidecar.stop(), 0);
+    target.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY) ENGINE=InnoDB;");
+    // The target says it has 0-1-5: 6..12 are neither there nor in the ring.
+    let out = replay(&ring, &target, &["--after-gtid", "0-1-5"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("does not cover") && err.contains("0-1-5") && err.contains("0-1-13"), "{err}");
+    assert_eq!(target.value("SELECT COUNT(*) FROM d.t"), "0", "nothing applied");
+
+    // A deadline already passed: stops before the first transaction.
+    let out = replay(&ring, &target, &["--after-gtid", "0-1-12", "--deadline", "0.000001"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("deadline"), "{}", stderr(&out));
+    assert_eq!(target.value("SELECT COUNT(*) FROM d.t"), "0", "nothing applied");
+
+    // A row in the way: the transactions before it are applied, the one
+    // that fails is rolled back whole and named, nothing after it runs.
+    target.sql("SET sql_log_bin = 0; INSERT INTO d.t VALUES (15);");
+    let out = replay(&ring, &target, &["--after-gtid", "0-1-12"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("0-1-17") && err.contains("Duplicate entry") && err.contains("rolled back"),
+        "{err}"
+    );
+    let ids = target.sql("SELECT id FROM d.t ORDER BY id");
+    assert_eq!(ids.split_whitespace().collect::<Vec<_>>(), ["11", "12", "13", "14", "15"]);
+    assert_eq!(target.value("SELECT @@gtid_binlog_pos"), "0-1-16");
+    let _ = std::fs::remove_dir_all(&ring);
+}
