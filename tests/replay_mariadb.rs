@@ -203,3 +203,241 @@ fn a_ring_that_starts_after_the_target_is_refused_before_anything_is_applied() {
     assert_eq!(target.value("SELECT @@gtid_binlog_pos"), "0-1-16");
     let _ = std::fs::remove_dir_all(&ring);
 }
+
+/// The tables of the workload databases, dumped row by row.
+fn dump(server: &Server, tag: &str) -> Vec<(String, String)> {
+    server.dump_tables(
+        &repo().join("target/tmp").join(format!("dump-{tag}-{}", std::process::id())),
+        &["gapless_types", "gapless_other", "d"],
+    )
+}
+
+fn checksums(server: &Server) -> String {
+    let tables = server.value(
+        "SELECT GROUP_CONCAT(CONCAT('`', TABLE_SCHEMA, '`.`', TABLE_NAME, '`') ORDER BY TABLE_SCHEMA, TABLE_NAME) \
+         FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ('gapless_types', 'gapless_other', 'd') AND TABLE_TYPE = 'BASE TABLE'",
+    );
+    server.sql(&format!("CHECKSUM TABLE {tables}"))
+}
+
+/// The issue's failover: P with replicas R1 and R2, R1 lagging while every
+/// column type, DDL and a large transaction run on P; P killed; R1
+/// promoted; replay; R1 equals P (restarted), R2 re-pointed to R1
+/// replicates on, no errant GTIDs.
+#[test]
+fn failover_with_every_column_type_ddl_and_a_large_transaction() {
+    if !mariadb_here() {
+        return;
+    }
+    let opts = [
+        "--binlog-checksum=CRC32",
+        "--binlog-row-metadata=FULL",
+        "--log-slave-updates=ON",
+        "--sync-binlog=1",
+        "--innodb-flush-log-at-trx-commit=1",
+    ];
+    let p = Server::start("rfp", 1, 23500, &opts);
+    let r1 = Server::start("rfr1", 2, 23600, &opts);
+    let r2 = Server::start("rfr2", 3, 23700, &opts);
+    p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    create_apply_user(&r1);
+    for r in [&r1, &r2] {
+        r.sql(&format!(
+            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', \
+             MASTER_PASSWORD='{PASSWORD}', MASTER_USE_GTID=slave_pos; START SLAVE;",
+            p.port
+        ));
+    }
+    let ring = ring_dir("types");
+    let mut sidecar = Streamer::spawn(
+        &["--source", &p.url("repl"), "--from-gtid", "", "--ring", &ring.display().to_string()],
+        PASSWORD,
+        "rfsidecar",
+    );
+    p.sql("CREATE DATABASE d; CREATE TABLE d.big (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB;");
+    wait_until(Duration::from_secs(30), "R1 to catch up", || {
+        r1.value("SELECT @@gtid_slave_pos") == p.value("SELECT @@gtid_binlog_pos")
+    });
+    r1.sql("STOP SLAVE SQL_THREAD;");
+    let workload = std::fs::read_to_string(repo().join("fixtures/workload/types.sql")).expect("workload");
+    p.sql(&workload);
+    p.sql("USE d; INSERT INTO d.big SELECT seq, CONCAT('row ', seq) FROM seq_1_to_20000;");
+    p.sql("BEGIN; UPDATE d.big SET v = CONCAT(v, '!') WHERE id % 3 = 0; DELETE FROM d.big WHERE id % 7 = 0; COMMIT;");
+    let final_pos = p.value("SELECT @@gtid_binlog_pos");
+    wait_until(Duration::from_secs(60), "R2 to catch up", || {
+        r2.value("SELECT @@gtid_slave_pos") == final_pos
+    });
+    wait_until(Duration::from_secs(60), "the ring to hold the last transaction", || {
+        common::gapless()
+            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"gtid\":\"{final_pos}\"")))
+    });
+
+    p.kill9();
+    assert_eq!(sidecar.stop(), 0, "{}", sidecar.log());
+    r1.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0;");
+    let out = replay(&ring, &r1, &["--auto", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert!(report["applied"].as_array().unwrap().len() > 50, "{report}");
+
+    // R1 equals P's final committed state: P restarted, row by row and
+    // with the server's checksums.
+    p.restart();
+    assert_eq!(dump(&r1, "r1"), dump(&p, "p"), "R1 after replay vs P");
+    assert_eq!(checksums(&r1), checksums(&p));
+    // No errant GTIDs: R1's binlog GTIDs are P's, nothing of its own.
+    assert_eq!(r1.value("SELECT @@gtid_binlog_pos"), final_pos);
+
+    // R2, which had everything from P, re-pointed to R1 replicates on.
+    r2.sql(&format!(
+        "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='apply', \
+         MASTER_PASSWORD='{PASSWORD}', MASTER_USE_GTID=slave_pos; START SLAVE;",
+        r1.port
+    ));
+    r1.sql("INSERT INTO d.big VALUES (100001, 'after the failover');");
+    let r1_pos = r1.value("SELECT @@gtid_binlog_pos");
+    wait_until(Duration::from_secs(30), "R2 to replicate from R1", || {
+        r2.value("SELECT @@gtid_slave_pos") == r1_pos
+    });
+    // Both threads still running: no error stopped the SQL thread.
+    let running = r2.value(
+        "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SLAVE_RUNNING'",
+    );
+    assert_eq!(running, "ON");
+    assert_eq!(checksums(&r2), checksums(&r1));
+    let _ = std::fs::remove_dir_all(&ring);
+}
+
+#[test]
+fn a_transaction_without_its_commit_in_the_ring_is_not_applied() {
+    if !mariadb_here() {
+        return;
+    }
+    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL"];
+    let p = Server::start("rtorn", 1, 23800, &opts);
+    let target = Server::start("rtorntarget", 2, 23900, &opts);
+    p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    create_apply_user(&target);
+    let ring = ring_dir("torn");
+    let sidecar = Streamer::spawn(
+        &["--source", &p.url("repl"), "--from-gtid", "", "--ring", &ring.display().to_string()],
+        PASSWORD,
+        "rtornsidecar",
+    );
+    p.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY) ENGINE=InnoDB;");
+    p.sql(&(1..=10).map(|i| format!("INSERT INTO d.t VALUES ({i});\n")).collect::<String>());
+    p.sql("BEGIN; INSERT INTO d.t VALUES (1000); INSERT INTO d.t VALUES (1001); COMMIT;");
+    let last = p.value("SELECT @@gtid_binlog_pos");
+    wait_until(Duration::from_secs(30), "the ring to hold the last transaction", || {
+        common::gapless()
+            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"gtid\":\"{last}\"")))
+    });
+    drop(sidecar); // kill -9
+                   // The last transaction's commit never reached the ring: its last
+                   // record is cut, as when the primary died while sending it.
+    let (seq, path) = gapless::ring::segment::list(&ring).unwrap().pop().unwrap();
+    let seg = gapless::ring::segment::ReadableSegment::open(&path).unwrap().unwrap();
+    let mut last_start = 0;
+    let (end, _) =
+        gapless::ring::segment::walk(&seg.map, seq, gapless::ring::record::SEGMENT_HEADER, 0, |r| {
+            last_start = r.offset
+        });
+    drop(seg);
+    {
+        use std::os::unix::fs::FileExt;
+        let zeros = vec![0u8; end - last_start];
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .write_all_at(&zeros, last_start as u64)
+            .unwrap();
+    }
+    let out = replay(&ring, &target, &["--after-gtid", "", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids = target.sql("SELECT id FROM d.t ORDER BY id");
+    assert_eq!(ids.split_whitespace().count(), 10, "only the whole transactions: {ids}");
+    assert!(!ids.contains("1000"), "{ids}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let applied: Vec<&str> =
+        report["applied"].as_array().unwrap().iter().map(|a| a["gtid"].as_str().unwrap()).collect();
+    assert!(!applied.contains(&last.as_str()), "{applied:?}");
+    let _ = std::fs::remove_dir_all(&ring);
+}
+
+/// A replay cut off midway, by kill -9 of gapless and then of the target,
+/// and run again, ends equal: every transaction exactly once.
+#[test]
+fn a_replay_killed_midway_and_run_again_ends_equal() {
+    if !mariadb_here() {
+        return;
+    }
+    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL"];
+    let p = Server::start("rkill", 1, 24000, &opts);
+    let target = Server::start("rkilltarget", 2, 24100, &opts);
+    p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    create_apply_user(&target);
+    let ring = ring_dir("killed");
+    let mut sidecar = Streamer::spawn(
+        &["--source", &p.url("repl"), "--from-gtid", "", "--ring", &ring.display().to_string()],
+        PASSWORD,
+        "rkillsidecar",
+    );
+    p.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(32)) ENGINE=InnoDB;");
+    p.sql(&(1..=3000).map(|i| format!("INSERT INTO d.t VALUES ({i}, 'v{i}');\n")).collect::<String>());
+    let last = p.value("SELECT @@gtid_binlog_pos");
+    wait_until(Duration::from_secs(60), "the ring to hold the last transaction", || {
+        common::gapless()
+            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"gtid\":\"{last}\"")))
+    });
+    assert_eq!(sidecar.stop(), 0);
+    let count = || target.value("SELECT COUNT(*) FROM d.t").parse::<u32>().unwrap_or(0);
+    let background = |args: &[&str]| {
+        common::gapless()
+            .arg("replay")
+            .args([
+                "--ring",
+                &ring.display().to_string(),
+                "--target",
+                &target.url("apply"),
+                "--ssl-mode",
+                "DISABLED",
+            ])
+            .args(args)
+            .env("GAPLESS_PASSWORD", PASSWORD)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("gapless replay")
+    };
+
+    // kill -9 of gapless midway.
+    let mut run = background(&["--after-gtid", ""]);
+    wait_until(Duration::from_secs(60), "some rows applied", || {
+        target.sql("SHOW DATABASES").contains('d') && count() >= 300
+    });
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let first = count();
+    assert!(first < 3000, "the replay should have been cut off ({first} rows)");
+
+    // kill -9 of the target midway: replay fails, the target restarts.
+    let mut run = background(&["--auto"]);
+    wait_until(Duration::from_secs(60), "more rows applied", || count() >= first + 300);
+    target.kill9();
+    assert!(!run.wait().unwrap().success(), "replay must fail when the target dies");
+    target.restart();
+
+    let out = replay(&ring, &target, &["--auto", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(count(), 3000);
+    assert_eq!(target.value("SELECT COUNT(DISTINCT id) FROM d.t WHERE v = CONCAT('v', id)"), "3000");
+    assert_eq!(target.value("SELECT @@gtid_binlog_pos"), last);
+    let _ = std::fs::remove_dir_all(&ring);
+}

@@ -119,6 +119,28 @@ impl Server {
         check(lib(&format!("mdb_binlogs {}", self.name)), "mdb_binlogs").lines().map(PathBuf::from).collect()
     }
 
+    /// Every table of `dbs` dumped row by row into `dir` (one file per
+    /// table, fixtures/lib/mariadb.sh `mdb_dump_tables`), as (file, text).
+    pub fn dump_tables(&self, dir: &Path, dbs: &[&str]) -> Vec<(String, String)> {
+        let _ = std::fs::remove_dir_all(dir);
+        check(
+            lib(&format!("mdb_dump_tables {} '{}' {}", self.name, dir.display(), dbs.join(" "))),
+            "mdb_dump_tables",
+        );
+        let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
+            .expect("dump dir")
+            .map(|e| {
+                let p = e.expect("entry").path();
+                (
+                    p.file_name().expect("name").to_string_lossy().into_owned(),
+                    std::fs::read_to_string(&p).expect("dump"),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
     /// `mysql://USER@127.0.0.1:PORT`.
     pub fn url(&self, user: &str) -> String {
         format!("mysql://{user}@127.0.0.1:{}", self.port)
