@@ -225,7 +225,16 @@ fn checksums(server: &Server) -> String {
 /// promoted; replay; R1 equals P (restarted), R2 re-pointed to R1
 /// replicates on, no errant GTIDs.
 #[test]
-fn failover_with_every_column_type_ddl_and_a_large_transaction() {
+fn failover_with_every_column_type_ddl_and_a_large_transaction_sql_mode() {
+    failover_with_every_column_type("sql", "rf", 23500);
+}
+
+#[test]
+fn failover_with_every_column_type_ddl_and_a_large_transaction_binlog_mode() {
+    failover_with_every_column_type("binlog", "rb", 24500);
+}
+
+fn failover_with_every_column_type(mode: &str, tag: &str, ports: u16) {
     if !mariadb_here() {
         return;
     }
@@ -236,9 +245,9 @@ fn failover_with_every_column_type_ddl_and_a_large_transaction() {
         "--sync-binlog=1",
         "--innodb-flush-log-at-trx-commit=1",
     ];
-    let p = Server::start("rfp", 1, 23500, &opts);
-    let r1 = Server::start("rfr1", 2, 23600, &opts);
-    let r2 = Server::start("rfr2", 3, 23700, &opts);
+    let p = Server::start(&format!("{tag}p"), 1, ports, &opts);
+    let r1 = Server::start(&format!("{tag}r1"), 2, ports + 100, &opts);
+    let r2 = Server::start(&format!("{tag}r2"), 3, ports + 200, &opts);
     p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
     create_apply_user(&r1);
     for r in [&r1, &r2] {
@@ -248,11 +257,11 @@ fn failover_with_every_column_type_ddl_and_a_large_transaction() {
             p.port
         ));
     }
-    let ring = ring_dir("types");
+    let ring = ring_dir(&format!("types-{mode}"));
     let mut sidecar = Streamer::spawn(
         &["--source", &p.url("repl"), "--from-gtid", "", "--ring", &ring.display().to_string()],
         PASSWORD,
-        "rfsidecar",
+        &format!("{tag}sidecar"),
     );
     p.sql("CREATE DATABASE d; CREATE TABLE d.big (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB;");
     wait_until(Duration::from_secs(30), "R1 to catch up", || {
@@ -277,15 +286,20 @@ fn failover_with_every_column_type_ddl_and_a_large_transaction() {
     p.kill9();
     assert_eq!(sidecar.stop(), 0, "{}", sidecar.log());
     r1.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0;");
-    let out = replay(&ring, &r1, &["--auto", "--json"]);
+    let out = replay(&ring, &r1, &["--auto", "--json", "--mode", mode]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     assert!(report["applied"].as_array().unwrap().len() > 50, "{report}");
+    if mode == "binlog" {
+        // Row transactions went as BINLOG statements.
+        let dry = replay(&ring, &r2, &["--after-gtid", "", "--dry-run", "--mode", "binlog"]);
+        assert!(String::from_utf8_lossy(&dry.stdout).contains("BINLOG '"), "{}", stderr(&dry));
+    }
 
     // R1 equals P's final committed state: P restarted, row by row and
     // with the server's checksums.
     p.restart();
-    assert_eq!(dump(&r1, "r1"), dump(&p, "p"), "R1 after replay vs P");
+    assert_eq!(dump(&r1, &format!("{tag}r1")), dump(&p, &format!("{tag}p")), "R1 after replay vs P");
     assert_eq!(checksums(&r1), checksums(&p));
     // No errant GTIDs: R1's binlog GTIDs are P's, nothing of its own.
     assert_eq!(r1.value("SELECT @@gtid_binlog_pos"), final_pos);
@@ -439,5 +453,97 @@ fn a_replay_killed_midway_and_run_again_ends_equal() {
     assert_eq!(count(), 3000);
     assert_eq!(target.value("SELECT COUNT(DISTINCT id) FROM d.t WHERE v = CONCAT('v', id)"), "3000");
     assert_eq!(target.value("SELECT @@gtid_binlog_pos"), last);
+    let _ = std::fs::remove_dir_all(&ring);
+}
+
+/// Replication by file and position (MASTER_USE_GTID=no): the replica's
+/// coordinates, recorded before the promotion, are the start point; with
+/// neither GTIDs nor coordinates, --auto says it cannot tell.
+#[test]
+fn file_and_position_replication_replays_after_the_recorded_coordinates() {
+    if !mariadb_here() {
+        return;
+    }
+    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL", "--log-slave-updates=ON"];
+    let p = Server::start("rpos", 1, 24200, &opts);
+    let r1 = Server::start("rposr1", 2, 24300, &opts);
+    p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    create_apply_user(&r1);
+    let ring = ring_dir("pos");
+    let mut sidecar = Streamer::spawn(
+        &[
+            "--source",
+            &p.url("repl"),
+            "--from",
+            "mariadb-bin.000001:4",
+            "--ring",
+            &ring.display().to_string(),
+        ],
+        PASSWORD,
+        "rpossidecar",
+    );
+    r1.sql(&format!(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', MASTER_PASSWORD='{PASSWORD}', \
+         MASTER_LOG_FILE='mariadb-bin.000001', MASTER_LOG_POS=4, MASTER_USE_GTID=no; START SLAVE;",
+        p.port
+    ));
+    p.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB;");
+    p.sql(&(1..=20).map(|i| format!("INSERT INTO d.t VALUES ({i}, 'a');\n")).collect::<String>());
+    let caught_up = p.value("SELECT COUNT(*) FROM d.t");
+    wait_until(Duration::from_secs(30), "R1 to catch up", || {
+        r1.sql("SHOW DATABASES").contains('d') && r1.value("SELECT COUNT(*) FROM d.t") == caught_up
+    });
+    r1.sql("STOP SLAVE SQL_THREAD;");
+    p.sql(
+        &(21..=60)
+            .map(|i| {
+                format!(
+                    "INSERT INTO d.t VALUES ({i}, 'late');\nUPDATE d.t SET v = 'b' WHERE id = {};\n",
+                    i - 20
+                )
+            })
+            .collect::<String>(),
+    );
+    let last = p.value("SELECT @@gtid_binlog_pos");
+    let expected = p.sql("SELECT id, v FROM d.t ORDER BY id");
+    wait_until(Duration::from_secs(30), "the ring to hold the last transaction", || {
+        common::gapless()
+            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"gtid\":\"{last}\"")))
+    });
+    p.kill9();
+    assert_eq!(sidecar.stop(), 0);
+
+    // What a pre-failover hook records, before RESET SLAVE ALL removes it.
+    let status = r1.client("-E -e 'SHOW SLAVE STATUS'").output().expect("client");
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    let field = |name: &str| -> String {
+        let line = status.lines().find(|l| l.trim_start().starts_with(&format!("{name}:"))).expect(name);
+        line.split_once(':').unwrap().1.trim().to_string()
+    };
+    let at = format!("{}:{}", field("Relay_Master_Log_File"), field("Exec_Master_Log_Pos"));
+    r1.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0;");
+    assert_ne!(r1.sql("SELECT id, v FROM d.t ORDER BY id"), expected);
+
+    let out = replay(&ring, &r1, &["--after", &at, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["applied"].as_array().unwrap().len(), 80, "{report}");
+    assert_eq!(r1.sql("SELECT id, v FROM d.t ORDER BY id"), expected);
+    // Run again: the GTIDs it now has keep it from applying anything.
+    let again = replay(&ring, &r1, &["--after", &at, "--json"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report["applied"].as_array().unwrap().len(), 0, "{report}");
+    assert_eq!(r1.sql("SELECT id, v FROM d.t ORDER BY id"), expected);
+
+    // A server with no GTIDs and no replication coordinates: --auto says so.
+    let blank = Server::start("rposblank", 3, 24400, &opts);
+    create_apply_user(&blank);
+    let out = replay(&ring, &blank, &["--auto"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("no start point") && err.contains("--after FILE:POS"), "{err}");
     let _ = std::fs::remove_dir_all(&ring);
 }

@@ -12,6 +12,15 @@ use gapless_decoder::gtid::{GtidSet, MariaGtidList};
 use super::stream::LoginArgs;
 use crate::replay::{self, Executed, ReplayPlan, ReplayStart};
 
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    /// SQL statements (INSERT, UPDATE, DELETE; DDL as written).
+    Sql,
+    /// Row events as BINLOG '...' statements.
+    Binlog,
+}
+
 /// The flags of `gapless replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -23,12 +32,21 @@ pub struct ReplayArgs {
     pub target: String,
     /// Apply what is not in this GTID position: MariaDB GTIDs (0-1-42,1-2-7)
     /// or a MySQL GTID set (uuid:1-42).
-    #[arg(long, value_name = "SET", conflicts_with = "auto", required_unless_present = "auto")]
+    #[arg(long, value_name = "SET", conflicts_with_all = ["auto", "after"], required_unless_present_any = ["auto", "after"])]
     pub after_gtid: Option<String>,
+    /// Apply what comes after this place of the old primary's binlog
+    /// (FILE:POS: the promoted replica's Relay_Master_Log_File and
+    /// Exec_Master_Log_Pos, recorded before RESET SLAVE ALL).
+    #[arg(long, value_name = "FILE:POS", conflicts_with = "auto")]
+    pub after: Option<String>,
     /// Read what the target has executed from the target itself (MariaDB:
     /// gtid_binlog_pos and gtid_slave_pos; MySQL: gtid_executed).
     #[arg(long)]
     pub auto: bool,
+    /// How transactions are sent: as SQL statements, or their row events as
+    /// BINLOG '...' statements (byte for byte; needs BINLOG REPLAY or SUPER).
+    #[arg(long, value_enum, default_value = "sql")]
+    pub mode: ModeArg,
     /// Print the SQL that would run instead of running it.
     #[arg(long)]
     pub dry_run: bool,
@@ -47,9 +65,19 @@ pub struct ReplayArgs {
 impl ReplayArgs {
     /// Checks the flags and builds the plan.
     pub fn plan(&self) -> anyhow::Result<ReplayPlan> {
-        let start = match &self.after_gtid {
-            Some(text) => ReplayStart::AfterGtid(parse_executed(text)?),
-            None => ReplayStart::Auto,
+        let start = match (&self.after_gtid, &self.after) {
+            (Some(text), _) => ReplayStart::AfterGtid(parse_executed(text)?),
+            (None, Some(at)) => {
+                let (file, pos) =
+                    at.rsplit_once(':').with_context(|| format!("--after {at:?}: expected FILE:POS"))?;
+                let position: u64 =
+                    pos.parse().with_context(|| format!("--after {at:?}: bad position {pos:?}"))?;
+                if file.is_empty() || position < 4 {
+                    bail!("--after {at:?}: expected FILE:POS with POS >= 4");
+                }
+                ReplayStart::AfterPosition { file: file.to_string(), position }
+            }
+            (None, None) => ReplayStart::Auto,
         };
         let deadline = match self.deadline {
             Some(s) => Some(
@@ -64,6 +92,10 @@ impl ReplayArgs {
             ring: self.ring.clone(),
             target: self.login.connect_options("target", &self.target)?,
             start,
+            mode: match self.mode {
+                ModeArg::Sql => replay::Mode::Sql,
+                ModeArg::Binlog => replay::Mode::Binlog,
+            },
             dry_run: self.dry_run,
             deadline,
         })
@@ -97,6 +129,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         let verb = if report.dry_run { "would apply" } else { "applied" };
         let mut out = std::io::stderr().lock();
         writeln!(out, "gapless replay: target had executed {}", display_or_none(&report.target_executed))?;
+        if let Some(at) = &report.after_position {
+            writeln!(out, "gapless replay: started after {at} of the old primary's binlog ({} transaction(s) before it)", report.skipped_before)?;
+        }
         match (report.applied.first(), report.applied.last()) {
             (Some(first), Some(last)) => writeln!(
                 out,

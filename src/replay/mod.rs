@@ -16,6 +16,8 @@
 //!   position and the ring's first transaction of a domain stops the run
 //!   before anything is applied.
 
+mod binlog;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,6 +31,7 @@ use thiserror::Error;
 use tracing::info;
 
 use crate::render::{renderer, Format, Options};
+use crate::ring::index::cmp_coords;
 use crate::ring::record::{CRC32, RESENT};
 use crate::ring::{RingError, RingReader, Unit};
 use crate::stream::{Received, RenderSink, SharedBuf, Sink, SinkError};
@@ -43,6 +46,14 @@ pub enum Executed {
 }
 
 impl Executed {
+    /// Nothing executed (or nothing known).
+    fn is_empty(&self) -> bool {
+        match self {
+            Executed::Maria(list) => list.is_empty(),
+            Executed::Mysql(set) => set.is_empty(),
+        }
+    }
+
     /// Whether the transaction with this GTID text was executed.
     fn contains(&self, gtid: &str) -> Option<bool> {
         match self {
@@ -66,8 +77,37 @@ impl std::fmt::Display for Executed {
 pub enum ReplayStart {
     /// After this GTID position (what the target has executed).
     AfterGtid(Executed),
-    /// Read the target's executed GTIDs from it.
+    /// After this place in the old primary's binlog (what the target had
+    /// executed when it was promoted; for set-ups without GTIDs).
+    AfterPosition {
+        /// Binlog file of the old primary.
+        file: String,
+        /// Position in it.
+        position: u64,
+    },
+    /// Read it from the target: its executed GTIDs, or, when it has none,
+    /// its replication coordinates (`Relay_Master_Log_File`,
+    /// `Exec_Master_Log_Pos`) while they are still there.
     Auto,
+}
+
+/// What the target has, as the run decides what to apply.
+#[derive(Debug, Clone, Default)]
+struct Have {
+    /// Its executed GTIDs, when known.
+    executed: Option<Executed>,
+    /// Everything before this place of the old primary's binlog.
+    after: Option<(String, u64)>,
+}
+
+/// How transactions are sent to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// As SQL statements (INSERT, UPDATE, DELETE; DDL as written).
+    #[default]
+    Sql,
+    /// Row events as `BINLOG '…'` statements, byte for byte.
+    Binlog,
 }
 
 /// A checked replay plan.
@@ -79,6 +119,8 @@ pub struct ReplayPlan {
     pub target: ConnectOptions,
     /// Where to start.
     pub start: ReplayStart,
+    /// How transactions are sent.
+    pub mode: Mode,
     /// Print the SQL instead of running it.
     pub dry_run: bool,
     /// Stop (and fail) once this much time has passed.
@@ -103,8 +145,13 @@ pub struct Applied {
 /// What a run did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
-    /// The target's executed GTIDs at the start.
+    /// The target's executed GTIDs at the start ("" when not known).
     pub target_executed: String,
+    /// The old primary's binlog place the run started after, if given or
+    /// read from the target's replication coordinates.
+    pub after_position: Option<String>,
+    /// Transactions before that place, not applied.
+    pub skipped_before: u64,
     /// Transactions applied, in order.
     pub applied: Vec<Applied>,
     /// Transactions the target had already executed.
@@ -173,6 +220,19 @@ pub enum ReplayError {
         /// The ring's first GTID for it that the target lacks.
         first: String,
     },
+    /// The ring starts after the target's place in the old primary's binlog.
+    #[error(
+        "the ring does not cover what {target} lacks: it had executed the old primary's binlog up to \
+         {position}, but the ring starts at {first}; the transactions between are not in the ring"
+    )]
+    PositionGap {
+        /// The target.
+        target: String,
+        /// Its place.
+        position: String,
+        /// The ring's first transaction.
+        first: String,
+    },
     /// No start point could be worked out.
     #[error("{0}")]
     NoStart(String),
@@ -196,7 +256,7 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
     let started = Instant::now();
     let reader = RingReader::open(&plan.ring)?;
     let target = plan.target.addr();
-    let needs_connection = !plan.dry_run || matches!(plan.start, ReplayStart::Auto);
+    let needs_connection = !plan.dry_run || !matches!(plan.start, ReplayStart::AfterGtid(_));
     let mut conn = match needs_connection {
         true => {
             let mut options = plan.target.clone();
@@ -205,14 +265,32 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
         }
         false => None,
     };
-    let executed = match (&plan.start, conn.as_mut()) {
-        (ReplayStart::AfterGtid(e), _) => e.clone(),
-        (ReplayStart::Auto, Some(c)) => executed_on(c).await?,
+    let have = match (&plan.start, conn.as_mut()) {
+        (ReplayStart::AfterGtid(e), _) => Have { executed: Some(e.clone()), after: None },
+        (ReplayStart::AfterPosition { file, position }, c) => {
+            // The target's GTIDs, when it has some, also keep a second run
+            // from applying anything twice.
+            let executed = match c {
+                Some(c) => Some(executed_on(c).await?).filter(|e| !e.is_empty()),
+                None => None,
+            };
+            Have { executed, after: Some((file.clone(), *position)) }
+        }
+        (ReplayStart::Auto, Some(c)) => auto_start(c).await?,
         (ReplayStart::Auto, None) => unreachable!("a connection is made for --auto"),
     };
-    info!(target = %target, executed = %executed, ring = %plan.ring.display(), "replay start point");
-    let mut report =
-        Report { target_executed: executed.to_string(), dry_run: plan.dry_run, ..Default::default() };
+    let executed_text = have.executed.as_ref().map(ToString::to_string).unwrap_or_default();
+    let after_text = have.after.as_ref().map(|(f, p)| format!("{f}:{p}"));
+    info!(target = %target, executed = %executed_text, after = ?after_text, ring = %plan.ring.display(), "replay start point");
+    let mut report = Report {
+        target_executed: executed_text,
+        after_position: after_text,
+        dry_run: plan.dry_run,
+        ..Default::default()
+    };
+    if let Some((file, position)) = &have.after {
+        check_covers_position(&reader, file, *position, &target)?;
+    }
 
     // The FORMAT_DESCRIPTION in force: each transaction is rendered by a
     // fresh renderer that first decodes it, so every transaction's SQL
@@ -235,17 +313,28 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
             records = unit.records;
             continue;
         }
-        let done = executed.contains(&gtid).ok_or_else(|| {
-            ReplayError::NoStart(format!(
-                "the ring holds transaction {gtid}, which is not of the kind of GTIDs of the start point {executed}"
-            ))
-        })?;
-        if done {
-            report.skipped_executed += 1;
-            records = unit.records;
-            continue;
+        if let Some((file, position)) = &have.after {
+            if cmp_coords(first.file, first.start, file, *position) == std::cmp::Ordering::Less {
+                report.skipped_before += 1;
+                records = unit.records;
+                continue;
+            }
         }
-        check_no_gap(&executed, &gtid, &target, &mut checked_sources)?;
+        if let Some(executed) = &have.executed {
+            let done = executed.contains(&gtid).ok_or_else(|| {
+                ReplayError::NoStart(format!(
+                    "the ring holds transaction {gtid}, which is not of the kind of GTIDs of the start point {executed}"
+                ))
+            })?;
+            if done {
+                report.skipped_executed += 1;
+                records = unit.records;
+                continue;
+            }
+            if have.after.is_none() {
+                check_no_gap(executed, &gtid, &target, &mut checked_sources)?;
+            }
+        }
         if let Some(limit) = plan.deadline {
             if started.elapsed() >= limit {
                 return Err(ReplayError::Deadline {
@@ -254,7 +343,16 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
                 });
             }
         }
-        let sql = render(format.as_ref(), &received, &gtid, first.file, first.start)?;
+        // One multi-statement query per transaction (SQL), or its
+        // statements one by one inside it (BINLOG).
+        let statements = match plan.mode {
+            Mode::Binlog => binlog::statements(format.as_ref(), &received, &gtid),
+            Mode::Sql => None,
+        };
+        let statements = match statements {
+            Some(list) => list,
+            None => vec![render(format.as_ref(), &received, &gtid, first.file, first.start)?],
+        };
         let applied = Applied {
             gtid: gtid.clone(),
             file: first.file.to_string(),
@@ -263,20 +361,27 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
             row_events: unit.records.iter().filter(|r| is_rows(r.event)).count() as u64,
         };
         match conn.as_mut().filter(|_| !plan.dry_run) {
-            None => out.write_all(sql.as_bytes())?,
+            None => {
+                for sql in &statements {
+                    out.write_all(sql.trim_end().as_bytes())?;
+                    out.write_all(if sql.trim_end().ends_with(';') { b"\n" } else { b";\n" })?;
+                }
+            }
             Some(c) => {
-                if let Err(error) = c.query(&sql).await {
-                    // All or nothing: the statements after the failing one
-                    // did not run; undo the ones before it.
-                    let _ = c.query("ROLLBACK").await;
-                    return Err(ReplayError::Apply {
-                        gtid,
-                        file: applied.file,
-                        start: applied.start,
-                        target,
-                        error: Box::new(error),
-                        applied: report.applied.len(),
-                    });
+                for sql in &statements {
+                    if let Err(error) = c.query(sql).await {
+                        // All or nothing: the statements after the failing
+                        // one did not run; undo the ones before it.
+                        let _ = c.query("ROLLBACK").await;
+                        return Err(ReplayError::Apply {
+                            gtid,
+                            file: applied.file,
+                            start: applied.start,
+                            target,
+                            error: Box::new(error),
+                            applied: report.applied.len(),
+                        });
+                    }
                 }
             }
         }
@@ -318,6 +423,57 @@ async fn executed_on(conn: &mut Connection) -> Result<Executed, ReplayError> {
         })?;
         Ok(Executed::Mysql(set))
     }
+}
+
+/// `--auto`: the target's executed GTIDs, or, when it has none, its
+/// replication coordinates in the old primary's binlog.
+async fn auto_start(conn: &mut Connection) -> Result<Have, ReplayError> {
+    let executed = executed_on(conn).await?;
+    if !executed.is_empty() {
+        return Ok(Have { executed: Some(executed), after: None });
+    }
+    let addr = conn.addr().to_string();
+    let status = match conn.query_rows("SHOW SLAVE STATUS").await {
+        Ok(set) => set,
+        Err(e) if e.server_error().is_some() => conn.query_rows("SHOW REPLICA STATUS").await?,
+        Err(e) => return Err(e.into()),
+    };
+    let field = |name: &str| {
+        let col = status.column(name)?;
+        let value = status.rows.first()?.get(col)?.as_ref()?;
+        Some(String::from_utf8_lossy(value).into_owned())
+    };
+    let file =
+        field("Relay_Master_Log_File").or_else(|| field("Relay_Source_Log_File")).filter(|f| !f.is_empty());
+    let position =
+        field("Exec_Master_Log_Pos").or_else(|| field("Exec_Source_Log_Pos")).and_then(|p| p.parse().ok());
+    match (file, position) {
+        (Some(file), Some(position)) => Ok(Have { executed: None, after: Some((file, position)) }),
+        _ => Err(ReplayError::NoStart(format!(
+            "{addr} has no executed GTIDs and no replication coordinates (RESET SLAVE ALL removes them): \
+             no start point can be worked out. Pass --after FILE:POS with the coordinates recorded before \
+             the promotion (Relay_Master_Log_File:Exec_Master_Log_Pos), or --after-gtid"
+        ))),
+    }
+}
+
+/// The ring must start at or before the target's place in the old
+/// primary's binlog, or the transactions in between are lost.
+fn check_covers_position(
+    reader: &RingReader,
+    file: &str,
+    position: u64,
+    target: &str,
+) -> Result<(), ReplayError> {
+    let Some(first) = reader.first() else { return Ok(()) };
+    if cmp_coords(&first.file, first.start, file, position) == std::cmp::Ordering::Greater {
+        return Err(ReplayError::PositionGap {
+            target: target.to_string(),
+            position: format!("{file}:{position}"),
+            first: format!("{}:{}", first.file, first.start),
+        });
+    }
+    Ok(())
 }
 
 /// The first transaction applied of each GTID source must follow the
