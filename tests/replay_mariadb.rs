@@ -547,3 +547,68 @@ fn file_and_position_replication_replays_after_the_recorded_coordinates() {
     assert!(err.contains("no start point") && err.contains("--after FILE:POS"), "{err}");
     let _ = std::fs::remove_dir_all(&ring);
 }
+
+/// A binlog without column names (binlog_row_metadata=MINIMAL): the SQL
+/// takes them from the target's information_schema.
+#[test]
+fn minimal_row_metadata_takes_column_names_from_the_target() {
+    if !mariadb_here() {
+        return;
+    }
+    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=MINIMAL", "--log-slave-updates=ON"];
+    let p = Server::start("rmin", 1, 24800, &opts);
+    let r1 = Server::start("rminr1", 2, 24900, &opts);
+    p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    create_apply_user(&r1);
+    r1.sql(&format!(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', \
+         MASTER_PASSWORD='{PASSWORD}', MASTER_USE_GTID=slave_pos; START SLAVE;",
+        p.port
+    ));
+    let ring = ring_dir("minimal");
+    let mut sidecar = Streamer::spawn(
+        &["--source", &p.url("repl"), "--from-gtid", "", "--ring", &ring.display().to_string()],
+        PASSWORD,
+        "rminsidecar",
+    );
+    p.sql(
+        "CREATE DATABASE d; CREATE TABLE d.m (id INT PRIMARY KEY, `odd name` VARCHAR(20), d DATE, x DECIMAL(8,2), \
+         b VARBINARY(8)) ENGINE=InnoDB;",
+    );
+    wait_until(Duration::from_secs(30), "R1 to catch up", || {
+        r1.value("SELECT @@gtid_slave_pos") == p.value("SELECT @@gtid_binlog_pos")
+    });
+    r1.sql("STOP SLAVE SQL_THREAD;");
+    let mut work = String::new();
+    for i in 1..=40 {
+        work.push_str(&format!(
+            "INSERT INTO d.m VALUES ({i}, 'n{i}', '2024-01-{:02}', {i}.25, X'00ff{i:02x}');\n",
+            i % 28 + 1
+        ));
+    }
+    work.push_str("UPDATE d.m SET `odd name` = 'changed', x = -1.5 WHERE id % 4 = 0;\nDELETE FROM d.m WHERE id % 5 = 0;\n");
+    p.sql(&work);
+    let last = p.value("SELECT @@gtid_binlog_pos");
+    let expected = p.sql("SELECT id, `odd name`, d, x, HEX(b) FROM d.m ORDER BY id");
+    wait_until(Duration::from_secs(30), "the ring to hold the last transaction", || {
+        common::gapless()
+            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"gtid\":\"{last}\"")))
+    });
+    p.kill9();
+    assert_eq!(sidecar.stop(), 0);
+    r1.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0;");
+    let dry = replay(&ring, &r1, &["--auto", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains("`odd name`"),
+        "{}",
+        String::from_utf8_lossy(&dry.stdout)
+    );
+    let out = replay(&ring, &r1, &["--auto"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(r1.sql("SELECT id, `odd name`, d, x, HEX(b) FROM d.m ORDER BY id"), expected);
+    assert_eq!(r1.value("SELECT @@gtid_binlog_pos"), last);
+    let _ = std::fs::remove_dir_all(&ring);
+}

@@ -13,6 +13,7 @@
 //! `server_id` and `gtid_seq_no` (MariaDB) before it, so a server that runs
 //! the output records the same GTIDs and never runs a transaction twice.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use gapless_decoder::events::rows::{Image, Row};
@@ -33,6 +34,9 @@ pub struct SqlRender<W: Write> {
     keep_gtids: bool,
     /// A MySQL `gtid_next` is set and must be reset after the commit.
     gtid_next_set: bool,
+    /// Column names of tables the binlog does not name (written with
+    /// `binlog_row_metadata=MINIMAL`), by (schema, table).
+    given_names: HashMap<(String, String), Vec<String>>,
 }
 
 impl<W: Write> SqlRender<W> {
@@ -46,6 +50,39 @@ impl<W: Write> SqlRender<W> {
             session: None,
             keep_gtids,
             gtid_next_set: false,
+            given_names: HashMap::new(),
+        }
+    }
+
+    /// Uses these column names, by (schema, table), for tables whose
+    /// binlog table map carries none (e.g. the target's
+    /// information_schema, when replaying).
+    pub fn with_column_names(mut self, names: HashMap<(String, String), Vec<String>>) -> Self {
+        self.given_names = names;
+        self
+    }
+}
+
+/// A table's column names: the binlog's, or given ones when it has none.
+struct Names<'a> {
+    t: &'a TableMap,
+    given: Option<&'a [String]>,
+}
+
+impl Names<'_> {
+    /// Every column has a name.
+    fn known(&self) -> bool {
+        self.t.columns.iter().all(|c| c.name.is_some())
+            || self.given.is_some_and(|g| g.len() == self.t.columns.len())
+    }
+
+    fn label(&self, i: usize) -> String {
+        match self.t.columns.get(i).and_then(|c| c.name.as_deref()) {
+            Some(name) => name.to_owned(),
+            None => match self.given.and_then(|g| g.get(i)).filter(|_| self.known()) {
+                Some(name) => name.clone(),
+                None => format!("@{}", i + 1),
+            },
         }
     }
 }
@@ -108,8 +145,9 @@ fn table_name(t: &TableMap) -> String {
     s
 }
 
-fn need_names(t: &TableMap, offset: u64) -> Result<(), RenderError> {
-    if t.columns.iter().all(|c| c.name.is_some()) {
+fn need_names(names: &Names<'_>, offset: u64) -> Result<(), RenderError> {
+    let t = names.t;
+    if names.known() {
         return Ok(());
     }
     Err(RenderError::Unrepresentable {
@@ -123,7 +161,8 @@ fn need_names(t: &TableMap, offset: u64) -> Result<(), RenderError> {
 
 /// `WHERE` for the before image: the primary key when known, otherwise
 /// every column present, NULL-safe.
-fn push_where(out: &mut String, t: &TableMap, before: &Image<'_>) {
+fn push_where(out: &mut String, names: &Names<'_>, before: &Image<'_>) {
+    let t = names.t;
     let key: Vec<usize> = if !t.primary_key.is_empty()
         && t.primary_key.iter().all(|&(i, prefix)| prefix == 0 && before.get(i).is_some_and(|c| c.is_some()))
     {
@@ -137,7 +176,7 @@ fn push_where(out: &mut String, t: &TableMap, before: &Image<'_>) {
             out.push_str(" AND ");
         }
         let col = &t.columns[i];
-        push_ident(out, &t.column_label(i));
+        push_ident(out, &names.label(i));
         out.push_str(" <=> ");
         if let Some(v) = &before[i] {
             push_sql_value(out, v, &show(v, col));
@@ -148,7 +187,8 @@ fn push_where(out: &mut String, t: &TableMap, before: &Image<'_>) {
     }
 }
 
-fn push_assignments(out: &mut String, t: &TableMap, image: &Image<'_>) {
+fn push_assignments(out: &mut String, names: &Names<'_>, image: &Image<'_>) {
+    let t = names.t;
     let mut first = true;
     for (i, cell) in image.iter().enumerate() {
         let Some(v) = cell else { continue };
@@ -156,7 +196,7 @@ fn push_assignments(out: &mut String, t: &TableMap, image: &Image<'_>) {
             out.push_str(", ");
         }
         first = false;
-        push_ident(out, &t.column_label(i));
+        push_ident(out, &names.label(i));
         out.push('=');
         push_sql_value(out, v, &show(v, &t.columns[i]));
     }
@@ -165,17 +205,17 @@ fn push_assignments(out: &mut String, t: &TableMap, image: &Image<'_>) {
 fn row_sql(
     out: &mut String,
     kind: RowsKind,
-    t: &TableMap,
+    names: &Names<'_>,
     row: &Row<'_>,
     offset: u64,
 ) -> Result<(), RenderError> {
+    let t = names.t;
     let name = table_name(t);
     match kind {
         RowsKind::Write => {
             out.push_str("INSERT INTO ");
             out.push_str(&name);
-            let named = t.columns.iter().all(|c| c.name.is_some());
-            if named {
+            if names.known() {
                 out.push_str(" (");
                 let mut first = true;
                 for (i, cell) in row.after.iter().enumerate() {
@@ -186,7 +226,7 @@ fn row_sql(
                         out.push_str(", ");
                     }
                     first = false;
-                    push_ident(out, &t.column_label(i));
+                    push_ident(out, &names.label(i));
                 }
                 out.push(')');
             } else if row.after.iter().any(Option::is_none) {
@@ -208,19 +248,19 @@ fn row_sql(
             out.push_str(");\n");
         }
         RowsKind::Update | RowsKind::PartialUpdate => {
-            need_names(t, offset)?;
+            need_names(names, offset)?;
             out.push_str("UPDATE ");
             out.push_str(&name);
             out.push_str(" SET ");
-            push_assignments(out, t, &row.after);
-            push_where(out, t, &row.before);
+            push_assignments(out, names, &row.after);
+            push_where(out, names, &row.before);
             out.push_str(";\n");
         }
         RowsKind::Delete => {
-            need_names(t, offset)?;
+            need_names(names, offset)?;
             out.push_str("DELETE FROM ");
             out.push_str(&name);
-            push_where(out, t, &row.before);
+            push_where(out, names, &row.before);
             out.push_str(";\n");
         }
     }
@@ -339,10 +379,12 @@ impl<W: Write> Render for SqlRender<W> {
             }
             EventData::Rows(rows) => {
                 let table = rows.table()?.clone();
+                let given = self.given_names.get(&(table.schema.clone(), table.table.clone()));
+                let names = Names { t: &table, given: given.map(Vec::as_slice) };
                 let mut iter = rows.rows()?;
                 let mut row = Row::default();
                 while iter.next_into(&mut row)? {
-                    row_sql(b, rows.kind, &table, &row, ev.offset)?;
+                    row_sql(b, rows.kind, &names, &row, ev.offset)?;
                 }
             }
             EventData::Unknown(_) => b.push_str(&format!(

@@ -30,7 +30,8 @@ use serde::Serialize;
 use thiserror::Error;
 use tracing::info;
 
-use crate::render::{renderer, Format, Options};
+use crate::render::sql::SqlRender;
+use crate::render::text::push_quoted;
 use crate::ring::index::cmp_coords;
 use crate::ring::record::{CRC32, RESENT};
 use crate::ring::{RingError, RingReader, Unit};
@@ -298,6 +299,7 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
     // skipped before it.
     let mut format: Option<Received> = None;
     let mut checked_sources: BTreeMap<String, ()> = BTreeMap::new();
+    let mut names_cache = ColumnNames::new();
     let mut units = reader.units(reader.start());
     let mut records = Vec::new();
     while let Some(at) = units.next_into(&mut records) {
@@ -351,7 +353,13 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
         };
         let statements = match statements {
             Some(list) => list,
-            None => vec![render(format.as_ref(), &received, &gtid, first.file, first.start)?],
+            None => {
+                let names = match conn.as_mut() {
+                    Some(c) => column_names(c, format.as_ref(), &received, &mut names_cache).await?,
+                    None => ColumnNames::new(),
+                };
+                vec![render(format.as_ref(), &received, names, &gtid, first.file, first.start)?]
+            }
         };
         let applied = Applied {
             gtid: gtid.clone(),
@@ -500,6 +508,60 @@ fn check_no_gap(
     }
 }
 
+/// Column names by (schema, table).
+type ColumnNames = std::collections::HashMap<(String, String), Vec<String>>;
+
+/// The column names of the tables a transaction changes whose table maps
+/// carry none (binlog_row_metadata=MINIMAL), from the target's
+/// information_schema (kept for the run). A table whose column count on
+/// the target differs is left out: the SQL renderer then refuses it with
+/// a clear error instead of guessing.
+async fn column_names(
+    conn: &mut Connection,
+    format: Option<&Received>,
+    unit: &[Received],
+    cache: &mut ColumnNames,
+) -> Result<ColumnNames, ReplayError> {
+    let mut decoder = gapless_decoder::Decoder::new();
+    if let Some(f) = format {
+        let _ = decoder.decode(f.offset, &f.bytes);
+    }
+    let mut wanted = Vec::new();
+    for r in unit {
+        if let Ok(ev) = decoder.decode(r.offset, &r.bytes) {
+            if let gapless_decoder::EventData::TableMap(t) = &ev.data {
+                if t.columns.iter().any(|c| c.name.is_none()) {
+                    wanted.push((t.schema.clone(), t.table.clone(), t.columns.len()));
+                }
+            }
+        }
+    }
+    let mut out = ColumnNames::new();
+    for (schema, table, count) in wanted {
+        let key = (schema, table);
+        if !cache.contains_key(&key) {
+            let mut sql =
+                String::from("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
+            push_quoted(&mut sql, &key.0);
+            sql.push_str(" AND TABLE_NAME = ");
+            push_quoted(&mut sql, &key.1);
+            sql.push_str(" ORDER BY ORDINAL_POSITION");
+            let set = conn.query_rows(&sql).await?;
+            let names: Vec<String> = set
+                .rows
+                .iter()
+                .filter_map(|row| row.first().cloned().flatten())
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .collect();
+            cache.insert(key.clone(), names);
+        }
+        if let Some(names) = cache.get(&key).filter(|n| n.len() == count) {
+            out.insert(key, names.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// A unit's records as the renderer takes them.
 fn to_received(unit: &Unit<'_>) -> Vec<Received> {
     let file: std::sync::Arc<str> = std::sync::Arc::from(unit.records[0].meta.file);
@@ -522,6 +584,7 @@ fn to_received(unit: &Unit<'_>) -> Vec<Received> {
 fn render(
     format: Option<&Received>,
     unit: &[Received],
+    names: ColumnNames,
     gtid: &str,
     file: &str,
     start: u64,
@@ -533,8 +596,8 @@ fn render(
         error: Box::new(error),
     };
     let buf = SharedBuf::default();
-    let mut sink =
-        RenderSink::new(renderer(Format::Sql, Options { keep_gtids: true }, Box::new(buf.clone())));
+    let sql = SqlRender::new(Box::new(buf.clone()) as Box<dyn Write>, true).with_column_names(names);
+    let mut sink = RenderSink::new(Box::new(sql));
     if let Some(format) = format {
         sink.write(std::slice::from_ref(format)).map_err(fail)?;
     }
