@@ -74,6 +74,8 @@ Environment:
   QUIET_WAIT      seconds to wait for a quiet machine before timing (default 120)
   GAPLESS_BIN     the gapless binary (default target/release/gapless; with
                   --no-build when set)
+  REPLAY_ARGS     more flags for both gapless replay runs (split on blanks),
+                  e.g. "--mode binlog"
 
 Numbers are only meaningful on an otherwise idle machine: the script prints
 CPU use before each timing.
@@ -88,6 +90,7 @@ SMALL_TXNS=${SMALL_TXNS:-10000}
 BIG_ROWS=${BIG_ROWS:-100000}
 TABLE_SIZE=${TABLE_SIZE:-10000}
 QUIET_WAIT=${QUIET_WAIT:-120}
+read -ra REPLAY_EXTRA <<<"${REPLAY_ARGS:-}"
 BUILD=1
 KEEP=0
 
@@ -372,7 +375,7 @@ time_gapless() {
     t0=$EPOCHREALTIME
     GAPLESS_PASSWORD=$APPLY_PASSWORD /usr/bin/time -f '%U %S %M' -o "$SCN/gapless.time" \
         "$GAPLESS" replay --ring "$RING" --target "mysql://$APPLY_USER@127.0.0.1:$T1_PORT" --auto \
-        --ssl-mode DISABLED --json >"$SCN/report.json" 2>"$SCN/replay.log" ||
+        --ssl-mode DISABLED --json "${REPLAY_EXTRA[@]}" >"$SCN/report.json" 2>"$SCN/replay.log" ||
         { tail -n 5 "$SCN/replay.log" >&2; die "$s: gapless replay failed"; }
     t1=$EPOCHREALTIME
     c1=$(proc_ticks "$tpid") b1=$(sys_busy)
@@ -477,7 +480,7 @@ run_scenario() {
     # A second run applies nothing.
     local again
     GAPLESS_PASSWORD=$APPLY_PASSWORD "$GAPLESS" replay --ring "$RING" \
-        --target "mysql://$APPLY_USER@127.0.0.1:$T1_PORT" --auto --ssl-mode DISABLED --json \
+        --target "mysql://$APPLY_USER@127.0.0.1:$T1_PORT" --auto --ssl-mode DISABLED --json "${REPLAY_EXTRA[@]}" \
         >"$SCN/report2.json" 2>"$SCN/replay2.log" || fail "$s: the second gapless replay failed: $(tail -n 3 "$SCN/replay2.log")"
     again=$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(len(r["applied"]), "%.3f" % r["seconds"])' "$SCN/report2.json" 2>/dev/null || echo '? ?')
     echo "second gapless replay --auto: applied ${again% *} transaction(s) in ${again#* } s"
@@ -503,6 +506,7 @@ main() {
     fi
     [[ -x $GAPLESS ]] || die "$GAPLESS missing (run without --no-build)"
     [[ -z ${GAPLESS_BIN:-} ]] || echo "gapless binary: $GAPLESS (GAPLESS_BIN)"
+    ((${#REPLAY_EXTRA[@]} == 0)) || echo "gapless replay flags added: ${REPLAY_EXTRA[*]} (REPLAY_ARGS)"
 
     export GAPLESS_SANDBOX=$REPLAY_SANDBOX
     # shellcheck source=../fixtures/lib/mariadb.sh disable=SC1091

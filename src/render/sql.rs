@@ -36,8 +36,13 @@ pub struct SqlRender<W: Write> {
     gtid_next_set: bool,
     /// Column names of tables the binlog does not name (written with
     /// `binlog_row_metadata=MINIMAL`), by (schema, table).
-    given_names: HashMap<(String, String), Vec<String>>,
+    given_names: SharedColumnNames,
+    /// One INSERT per row event rather than per row.
+    multi_row_inserts: bool,
 }
+
+/// Column names by (schema, table), shared with whoever fills them in.
+pub type SharedColumnNames = std::rc::Rc<std::cell::RefCell<HashMap<(String, String), Vec<String>>>>;
 
 impl<W: Write> SqlRender<W> {
     /// Writes SQL to `out`; `keep_gtids` writes each transaction's GTID.
@@ -50,15 +55,23 @@ impl<W: Write> SqlRender<W> {
             session: None,
             keep_gtids,
             gtid_next_set: false,
-            given_names: HashMap::new(),
+            given_names: SharedColumnNames::default(),
+            multi_row_inserts: false,
         }
     }
 
     /// Uses these column names, by (schema, table), for tables whose
     /// binlog table map carries none (e.g. the target's
     /// information_schema, when replaying).
-    pub fn with_column_names(mut self, names: HashMap<(String, String), Vec<String>>) -> Self {
+    pub fn with_column_names(mut self, names: SharedColumnNames) -> Self {
         self.given_names = names;
+        self
+    }
+
+    /// Writes the rows of an insert event as one multi-row INSERT (far
+    /// less for the server to parse when applying).
+    pub fn with_multi_row_inserts(mut self) -> Self {
+        self.multi_row_inserts = true;
         self
     }
 }
@@ -213,39 +226,9 @@ fn row_sql(
     let name = table_name(t);
     match kind {
         RowsKind::Write => {
-            out.push_str("INSERT INTO ");
-            out.push_str(&name);
-            if names.known() {
-                out.push_str(" (");
-                let mut first = true;
-                for (i, cell) in row.after.iter().enumerate() {
-                    if cell.is_none() {
-                        continue;
-                    }
-                    if !first {
-                        out.push_str(", ");
-                    }
-                    first = false;
-                    push_ident(out, &names.label(i));
-                }
-                out.push(')');
-            } else if row.after.iter().any(Option::is_none) {
-                return Err(RenderError::Unrepresentable {
-                    offset,
-                    reason: format!("INSERT into {name} with a partial row image needs column names"),
-                });
-            }
-            out.push_str(" VALUES (");
-            let mut first = true;
-            for (i, cell) in row.after.iter().enumerate() {
-                let Some(v) = cell else { continue };
-                if !first {
-                    out.push_str(", ");
-                }
-                first = false;
-                push_sql_value(out, v, &show(v, &t.columns[i]));
-            }
-            out.push_str(");\n");
+            push_insert_head(out, names, row, offset)?;
+            push_values(out, t, row);
+            out.push_str(";\n");
         }
         RowsKind::Update | RowsKind::PartialUpdate => {
             need_names(names, offset)?;
@@ -265,6 +248,55 @@ fn row_sql(
         }
     }
     Ok(())
+}
+
+/// `INSERT INTO t (columns) VALUES ` for the columns `row` has.
+fn push_insert_head(
+    out: &mut String,
+    names: &Names<'_>,
+    row: &Row<'_>,
+    offset: u64,
+) -> Result<(), RenderError> {
+    let name = table_name(names.t);
+    out.push_str("INSERT INTO ");
+    out.push_str(&name);
+    if names.known() {
+        out.push_str(" (");
+        let mut first = true;
+        for (i, cell) in row.after.iter().enumerate() {
+            if cell.is_none() {
+                continue;
+            }
+            if !first {
+                out.push_str(", ");
+            }
+            first = false;
+            push_ident(out, &names.label(i));
+        }
+        out.push(')');
+    } else if row.after.iter().any(Option::is_none) {
+        return Err(RenderError::Unrepresentable {
+            offset,
+            reason: format!("INSERT into {name} with a partial row image needs column names"),
+        });
+    }
+    out.push_str(" VALUES ");
+    Ok(())
+}
+
+/// `(v1, v2, …)` of the values `row` has.
+fn push_values(out: &mut String, t: &TableMap, row: &Row<'_>) {
+    out.push('(');
+    let mut first = true;
+    for (i, cell) in row.after.iter().enumerate() {
+        let Some(v) = cell else { continue };
+        if !first {
+            out.push_str(", ");
+        }
+        first = false;
+        push_sql_value(out, v, &show(v, &t.columns[i]));
+    }
+    out.push(')');
 }
 
 /// CREATE/DROP/ALTER DATABASE (or SCHEMA), ignoring leading blanks and case.
@@ -379,12 +411,31 @@ impl<W: Write> Render for SqlRender<W> {
             }
             EventData::Rows(rows) => {
                 let table = rows.table()?.clone();
-                let given = self.given_names.get(&(table.schema.clone(), table.table.clone()));
+                let given_names = self.given_names.borrow();
+                let given = given_names.get(&(table.schema.clone(), table.table.clone()));
                 let names = Names { t: &table, given: given.map(Vec::as_slice) };
                 let mut iter = rows.rows()?;
                 let mut row = Row::default();
-                while iter.next_into(&mut row)? {
-                    row_sql(b, rows.kind, &names, &row, ev.offset)?;
+                if self.multi_row_inserts && rows.kind == RowsKind::Write {
+                    // One INSERT for the rows of the event: they share
+                    // their table and the columns present.
+                    let mut first = true;
+                    while iter.next_into(&mut row)? {
+                        if first {
+                            push_insert_head(b, &names, &row, ev.offset)?;
+                            first = false;
+                        } else {
+                            b.push_str(", ");
+                        }
+                        push_values(b, &table, &row);
+                    }
+                    if !first {
+                        b.push_str(";\n");
+                    }
+                } else {
+                    while iter.next_into(&mut row)? {
+                        row_sql(b, rows.kind, &names, &row, ev.offset)?;
+                    }
                 }
             }
             EventData::Unknown(_) => b.push_str(&format!(

@@ -4,8 +4,8 @@
 //!
 //! A transaction of row events becomes: its GTID, `BEGIN`, one `BINLOG`
 //! statement holding the FORMAT_DESCRIPTION in force (which says how the
-//! events are written), then one holding its table maps and row events, in
-//! order, and `COMMIT`. Statements (DDL, statement-based DML) are not
+//! events are written), then its table maps and row events, in order, in
+//! statements of at most 4 MiB of events, and `COMMIT`. Statements (DDL, statement-based DML) are not
 //! events the `BINLOG` statement takes: such a transaction is rendered as
 //! SQL, as in `--mode sql`. The target login needs `BINLOG REPLAY`
 //! (MariaDB) or `SUPER`.
@@ -24,17 +24,34 @@ pub fn statements(format: Option<&Received>, unit: &[Received], gtid: &str) -> O
     let format = format?;
     let mut decoder = Decoder::new();
     decoder.decode(format.offset, &format.bytes).ok()?;
-    let mut events = Vec::new();
+    // Row events in `BINLOG` statements of at most CHUNK_BYTES (a large
+    // transaction would pass max_allowed_packet in one); each statement
+    // starts with the transaction's table maps seen so far.
+    let mut chunks: Vec<Vec<&[u8]>> = vec![Vec::new()];
+    let mut maps: Vec<&[u8]> = Vec::new();
+    let mut size = 0;
     for r in unit {
         match decoder.decode(r.offset, &r.bytes).ok()?.data {
             EventData::Gtid(_) | EventData::MariaGtid(_) | EventData::AnnotateRows(_) | EventData::Xid(_) => {
             }
             EventData::Query(q) if q.query.eq_ignore_ascii_case(b"BEGIN") => {}
-            EventData::TableMap(_) | EventData::Rows(_) => events.push(&r.bytes[..]),
+            EventData::TableMap(_) => {
+                maps.push(&r.bytes[..]);
+                chunks.last_mut().expect("one chunk at least").push(&r.bytes[..]);
+                size += r.bytes.len();
+            }
+            EventData::Rows(_) => {
+                if size + r.bytes.len() > CHUNK_BYTES && size > 0 {
+                    chunks.push(maps.clone());
+                    size = maps.iter().map(|m| m.len()).sum();
+                }
+                chunks.last_mut().expect("one chunk at least").push(&r.bytes[..]);
+                size += r.bytes.len();
+            }
             _ => return None,
         }
     }
-    if events.is_empty() {
+    if chunks[0].is_empty() {
         return None;
     }
     let mut sql = Vec::with_capacity(6);
@@ -42,13 +59,17 @@ pub fn statements(format: Option<&Received>, unit: &[Received], gtid: &str) -> O
     sql.extend(gtid_statement(gtid));
     sql.push("BEGIN".to_string());
     sql.push(binlog_statement(std::iter::once(&format.bytes[..])));
-    sql.push(binlog_statement(events.into_iter()));
+    sql.extend(chunks.into_iter().map(|c| binlog_statement(c.into_iter())));
     sql.push("COMMIT".to_string());
     if mysql_gtid {
         sql.push("SET @@session.gtid_next='AUTOMATIC'".to_string());
     }
     Some(sql)
 }
+
+/// Bytes of events per `BINLOG` statement, at most (about 5.4 MB of
+/// base64, under the 16 MB `max_allowed_packet` MariaDB has by default).
+const CHUNK_BYTES: usize = 4 << 20;
 
 /// `SET` of the transaction's original GTID.
 fn gtid_statement(gtid: &str) -> Option<String> {

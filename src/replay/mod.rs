@@ -28,9 +28,9 @@ use gapless_decoder::gtid::{Gtid, GtidSet, MariaGtid, MariaGtidList};
 use gapless_protocol::client::{ClientError, ConnectOptions, Connection};
 use serde::Serialize;
 use thiserror::Error;
-use tracing::info;
+use tracing::{debug, info};
 
-use crate::render::sql::SqlRender;
+use crate::render::sql::{SharedColumnNames, SqlRender};
 use crate::render::text::push_quoted;
 use crate::ring::index::cmp_coords;
 use crate::ring::record::{CRC32, RESENT};
@@ -293,24 +293,33 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
         check_covers_position(&reader, file, *position, &target)?;
     }
 
-    // The FORMAT_DESCRIPTION in force: each transaction is rendered by a
-    // fresh renderer that first decodes it, so every transaction's SQL
-    // carries its own session set-up (USE, sql_mode, …) whatever was
-    // skipped before it.
+    // One renderer for the run, on the one connection: the session set-up
+    // (character set, time zone, default database, sql_mode) is sent once
+    // and then only when it changes. It sees only the transactions that are
+    // applied, and each FORMAT_DESCRIPTION (decoded, not shown).
+    let names = SharedColumnNames::default();
+    let buf = SharedBuf::default();
+    let sql_render = SqlRender::new(Box::new(buf.clone()) as Box<dyn Write>, true)
+        .with_column_names(names.clone())
+        .with_multi_row_inserts();
+    let mut sink = RenderSink::new(Box::new(sql_render));
     let mut format: Option<Received> = None;
+    let mut format_fed = false;
     let mut checked_sources: BTreeMap<String, ()> = BTreeMap::new();
-    let mut names_cache = ColumnNames::new();
+    let mut batch = Batch::default();
     let mut units = reader.units(reader.start());
     let mut records = Vec::new();
+    let mut apply = Applier { conn: conn.as_mut(), dry_run: plan.dry_run, out, target: &target };
     while let Some(at) = units.next_into(&mut records) {
         let unit = Unit { at: at?, records: std::mem::take(&mut records) };
         let received = to_received(&unit);
         if let Some(fde) = received.iter().rev().find(|r| r.bytes.get(4) == Some(&FORMAT_DESCRIPTION)) {
             format = Some(Received { resent: true, ..fde.clone() });
+            format_fed = false;
         }
         let gtid = unit.gtid().to_string();
         let first = &unit.records[0].meta;
-        if first.flags & RESENT != 0 || gtid.is_empty() {
+        if first.flags & RESENT != 0 || !unit.records.iter().any(|r| is_data(r.event)) {
             report.skipped_other += 1;
             records = unit.records;
             continue;
@@ -325,7 +334,7 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
         if let Some(executed) = &have.executed {
             let done = executed.contains(&gtid).ok_or_else(|| {
                 ReplayError::NoStart(format!(
-                    "the ring holds transaction {gtid}, which is not of the kind of GTIDs of the start point {executed}"
+                    "the ring holds transaction '{gtid}', which is not of the kind of GTIDs of the start point {executed}"
                 ))
             })?;
             if done {
@@ -339,28 +348,13 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
         }
         if let Some(limit) = plan.deadline {
             if started.elapsed() >= limit {
+                // What was rendered is not sent: stop cleanly here.
                 return Err(ReplayError::Deadline {
                     seconds: limit.as_secs_f64(),
                     applied: report.applied.len(),
                 });
             }
         }
-        // One multi-statement query per transaction (SQL), or its
-        // statements one by one inside it (BINLOG).
-        let statements = match plan.mode {
-            Mode::Binlog => binlog::statements(format.as_ref(), &received, &gtid),
-            Mode::Sql => None,
-        };
-        let statements = match statements {
-            Some(list) => list,
-            None => {
-                let names = match conn.as_mut() {
-                    Some(c) => column_names(c, format.as_ref(), &received, &mut names_cache).await?,
-                    None => ColumnNames::new(),
-                };
-                vec![render(format.as_ref(), &received, names, &gtid, first.file, first.start)?]
-            }
-        };
         let applied = Applied {
             gtid: gtid.clone(),
             file: first.file.to_string(),
@@ -368,40 +362,168 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
             end: unit.records.last().map_or(first.end, |r| r.meta.end),
             row_events: unit.records.iter().filter(|r| is_rows(r.event)).count() as u64,
         };
-        match conn.as_mut().filter(|_| !plan.dry_run) {
-            None => {
-                for sql in &statements {
-                    out.write_all(sql.trim_end().as_bytes())?;
-                    out.write_all(if sql.trim_end().ends_with(';') { b"\n" } else { b";\n" })?;
-                }
+        let binlog = match plan.mode {
+            Mode::Binlog => binlog::statements(format.as_ref(), &received, &gtid),
+            Mode::Sql => None,
+        };
+        match binlog {
+            // BINLOG statements go one by one (see binlog.rs), after what
+            // is batched before them.
+            Some(statements) => {
+                apply.send(&mut batch, &mut report).await?;
+                apply.one_by_one(&statements, applied, &mut report).await?;
             }
-            Some(c) => {
-                for sql in &statements {
-                    if let Err(error) = c.query(sql).await {
-                        // All or nothing: the statements after the failing
-                        // one did not run; undo the ones before it.
-                        let _ = c.query("ROLLBACK").await;
-                        return Err(ReplayError::Apply {
-                            gtid,
-                            file: applied.file,
-                            start: applied.start,
-                            target,
-                            error: Box::new(error),
-                            applied: report.applied.len(),
-                        });
-                    }
+            None => {
+                if let Some(c) = apply.conn.as_deref_mut() {
+                    fill_column_names(c, format.as_ref(), &received, &names).await?;
+                }
+                let fail = |error| ReplayError::Render {
+                    gtid: gtid.clone(),
+                    file: applied.file.clone(),
+                    start: applied.start,
+                    error: Box::new(error),
+                };
+                if let (false, Some(f)) = (format_fed, &format) {
+                    sink.write(std::slice::from_ref(f)).map_err(fail)?;
+                    format_fed = true;
+                }
+                sink.write(&received).map_err(fail)?;
+                sink.flush().map_err(fail)?;
+                let sql = String::from_utf8_lossy(&buf.take()).into_owned();
+                // A transaction without a GTID cannot be told applied or
+                // not after a failure: it goes alone.
+                let alone = gtid.is_empty();
+                if alone {
+                    apply.send(&mut batch, &mut report).await?;
+                }
+                batch.push(sql, applied);
+                if alone || batch.full() {
+                    apply.send(&mut batch, &mut report).await?;
                 }
             }
         }
-        info!(gtid = %applied.gtid, at = %format!("{}:{}", applied.file, applied.start), rows = applied.row_events, dry_run = plan.dry_run, "applied");
-        report.applied.push(applied);
         records = unit.records;
     }
+    apply.send(&mut batch, &mut report).await?;
     if let Some(c) = conn {
         c.close().await;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Transactions rendered and not sent yet: several go in one round trip.
+#[derive(Default)]
+struct Batch {
+    sql: String,
+    transactions: Vec<Applied>,
+}
+
+/// Transactions per round trip, and bytes of SQL, at most.
+const BATCH_TRANSACTIONS: usize = 64;
+const BATCH_BYTES: usize = 1 << 20;
+
+impl Batch {
+    fn push(&mut self, sql: String, applied: Applied) {
+        self.sql.push_str(&sql);
+        self.transactions.push(applied);
+    }
+
+    fn full(&self) -> bool {
+        self.transactions.len() >= BATCH_TRANSACTIONS || self.sql.len() >= BATCH_BYTES
+    }
+}
+
+/// Sends SQL to the target, or, for a dry run, to the output.
+struct Applier<'a> {
+    conn: Option<&'a mut Connection>,
+    dry_run: bool,
+    out: &'a mut dyn Write,
+    target: &'a str,
+}
+
+impl Applier<'_> {
+    /// Sends a batch as one multi-statement query. Each transaction in it
+    /// is whole (BEGIN … COMMIT); after an error the target's GTIDs say
+    /// which of them committed before the failing one, which is rolled
+    /// back and named.
+    async fn send(&mut self, batch: &mut Batch, report: &mut Report) -> Result<(), ReplayError> {
+        if batch.transactions.is_empty() {
+            return Ok(());
+        }
+        let sql = std::mem::take(&mut batch.sql);
+        let transactions = std::mem::take(&mut batch.transactions);
+        let Some(c) = self.conn.as_deref_mut().filter(|_| !self.dry_run) else {
+            self.out.write_all(sql.as_bytes())?;
+            report.applied.extend(transactions);
+            return Ok(());
+        };
+        let Err(error) = c.query(&sql).await else {
+            log_applied(&transactions);
+            report.applied.extend(transactions);
+            return Ok(());
+        };
+        let _ = c.query("ROLLBACK").await;
+        let executed = executed_on(c).await.ok();
+        let mut failed = None;
+        for t in transactions {
+            let done = executed.as_ref().and_then(|e| e.contains(&t.gtid)) == Some(true);
+            match (done, &failed) {
+                (true, None) => report.applied.push(t),
+                (_, None) => failed = Some(t),
+                _ => {}
+            }
+        }
+        let t = failed.expect("a failed batch has a transaction that did not commit");
+        Err(ReplayError::Apply {
+            gtid: t.gtid,
+            file: t.file,
+            start: t.start,
+            target: self.target.to_string(),
+            error: Box::new(error),
+            applied: report.applied.len(),
+        })
+    }
+
+    /// Sends a transaction's statements one by one; rolls back on error.
+    async fn one_by_one(
+        &mut self,
+        statements: &[String],
+        t: Applied,
+        report: &mut Report,
+    ) -> Result<(), ReplayError> {
+        match self.conn.as_deref_mut().filter(|_| !self.dry_run) {
+            None => {
+                for sql in statements {
+                    writeln!(self.out, "{sql};")?;
+                }
+            }
+            Some(c) => {
+                for sql in statements {
+                    if let Err(error) = c.query(sql).await {
+                        let _ = c.query("ROLLBACK").await;
+                        return Err(ReplayError::Apply {
+                            gtid: t.gtid,
+                            file: t.file,
+                            start: t.start,
+                            target: self.target.to_string(),
+                            error: Box::new(error),
+                            applied: report.applied.len(),
+                        });
+                    }
+                }
+                log_applied(std::slice::from_ref(&t));
+            }
+        }
+        report.applied.push(t);
+        Ok(())
+    }
+}
+
+fn log_applied(transactions: &[Applied]) {
+    if let (Some(first), Some(last)) = (transactions.first(), transactions.last()) {
+        debug!(first = %first.gtid, last = %last.gtid, count = transactions.len(), "applied");
+    }
 }
 
 /// What the target has executed. MariaDB: per domain the later of
@@ -508,58 +630,49 @@ fn check_no_gap(
     }
 }
 
-/// Column names by (schema, table).
-type ColumnNames = std::collections::HashMap<(String, String), Vec<String>>;
-
 /// The column names of the tables a transaction changes whose table maps
 /// carry none (binlog_row_metadata=MINIMAL), from the target's
-/// information_schema (kept for the run). A table whose column count on
-/// the target differs is left out: the SQL renderer then refuses it with
-/// a clear error instead of guessing.
-async fn column_names(
+/// information_schema, into `names` (kept for the run). A table whose
+/// column count on the target differs is left out: the SQL renderer then
+/// refuses it with a clear error instead of guessing.
+async fn fill_column_names(
     conn: &mut Connection,
     format: Option<&Received>,
     unit: &[Received],
-    cache: &mut ColumnNames,
-) -> Result<ColumnNames, ReplayError> {
+    names: &SharedColumnNames,
+) -> Result<(), ReplayError> {
     let mut decoder = gapless_decoder::Decoder::new();
     if let Some(f) = format {
         let _ = decoder.decode(f.offset, &f.bytes);
     }
-    let mut wanted = Vec::new();
     for r in unit {
-        if let Ok(ev) = decoder.decode(r.offset, &r.bytes) {
-            if let gapless_decoder::EventData::TableMap(t) = &ev.data {
-                if t.columns.iter().any(|c| c.name.is_none()) {
-                    wanted.push((t.schema.clone(), t.table.clone(), t.columns.len()));
-                }
-            }
+        if r.bytes.get(4) != Some(&TABLE_MAP) {
+            continue;
+        }
+        let Ok(ev) = decoder.decode(r.offset, &r.bytes) else { continue };
+        let gapless_decoder::EventData::TableMap(t) = &ev.data else { continue };
+        let key = (t.schema.clone(), t.table.clone());
+        if t.columns.iter().all(|c| c.name.is_some()) || names.borrow().contains_key(&key) {
+            continue;
+        }
+        let mut sql =
+            String::from("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
+        push_quoted(&mut sql, &key.0);
+        sql.push_str(" AND TABLE_NAME = ");
+        push_quoted(&mut sql, &key.1);
+        sql.push_str(" ORDER BY ORDINAL_POSITION");
+        let set = conn.query_rows(&sql).await?;
+        let found: Vec<String> = set
+            .rows
+            .iter()
+            .filter_map(|row| row.first().cloned().flatten())
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .collect();
+        if found.len() == t.columns.len() {
+            names.borrow_mut().insert(key, found);
         }
     }
-    let mut out = ColumnNames::new();
-    for (schema, table, count) in wanted {
-        let key = (schema, table);
-        if !cache.contains_key(&key) {
-            let mut sql =
-                String::from("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
-            push_quoted(&mut sql, &key.0);
-            sql.push_str(" AND TABLE_NAME = ");
-            push_quoted(&mut sql, &key.1);
-            sql.push_str(" ORDER BY ORDINAL_POSITION");
-            let set = conn.query_rows(&sql).await?;
-            let names: Vec<String> = set
-                .rows
-                .iter()
-                .filter_map(|row| row.first().cloned().flatten())
-                .map(|v| String::from_utf8_lossy(&v).into_owned())
-                .collect();
-            cache.insert(key.clone(), names);
-        }
-        if let Some(names) = cache.get(&key).filter(|n| n.len() == count) {
-            out.insert(key, names.clone());
-        }
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// A unit's records as the renderer takes them.
@@ -580,35 +693,19 @@ fn to_received(unit: &Unit<'_>) -> Vec<Received> {
         .collect()
 }
 
-/// The SQL of one transaction, with its session set-up and GTID.
-fn render(
-    format: Option<&Received>,
-    unit: &[Received],
-    names: ColumnNames,
-    gtid: &str,
-    file: &str,
-    start: u64,
-) -> Result<String, ReplayError> {
-    let fail = |error| ReplayError::Render {
-        gtid: gtid.to_string(),
-        file: file.to_string(),
-        start,
-        error: Box::new(error),
-    };
-    let buf = SharedBuf::default();
-    let sql = SqlRender::new(Box::new(buf.clone()) as Box<dyn Write>, true).with_column_names(names);
-    let mut sink = RenderSink::new(Box::new(sql));
-    if let Some(format) = format {
-        sink.write(std::slice::from_ref(format)).map_err(fail)?;
-    }
-    sink.write(unit).map_err(fail)?;
-    sink.flush().map_err(fail)?;
-    drop(sink);
-    Ok(String::from_utf8_lossy(&buf.take()).into_owned())
-}
-
 /// The FORMAT_DESCRIPTION event's type code.
 const FORMAT_DESCRIPTION: u8 = 15;
+/// The TABLE_MAP event's type code.
+const TABLE_MAP: u8 = 19;
+
+/// Whether an event changes data (or is part of a change): anything but
+/// the file-level events a ring also holds (rotations, format
+/// descriptions, GTID lists, checkpoints, heartbeats, stops).
+fn is_data(event: &[u8]) -> bool {
+    // STOP, ROTATE, FORMAT_DESCRIPTION, HEARTBEAT, PREVIOUS_GTIDS,
+    // HEARTBEAT_V2, MariaDB BINLOG_CHECKPOINT, GTID_LIST, START_ENCRYPTION.
+    !matches!(event.get(4), Some(3 | 4 | 15 | 27 | 35 | 41 | 161 | 163 | 164) | None)
+}
 
 /// Row events (v1 and v2, MariaDB compressed too).
 fn is_rows(event: &[u8]) -> bool {
