@@ -198,6 +198,8 @@ fn a_ring_that_starts_after_the_target_is_refused_before_anything_is_applied() {
         err.contains("0-1-17") && err.contains("Duplicate entry") && err.contains("rolled back"),
         "{err}"
     );
+    // The failing event is named.
+    assert!(err.contains("Write_rows") && err.contains("event at mariadb-bin.000001:"), "{err}");
     let ids = target.sql("SELECT id FROM d.t ORDER BY id");
     assert_eq!(ids.split_whitespace().collect::<Vec<_>>(), ["11", "12", "13", "14", "15"]);
     assert_eq!(target.value("SELECT @@gtid_binlog_pos"), "0-1-16");

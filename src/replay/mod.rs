@@ -177,12 +177,15 @@ pub enum ReplayError {
     Client(#[from] ClientError),
     /// A transaction failed on the target; it was rolled back.
     #[error(
-        "transaction {gtid} ({file}:{start}) failed on {target} and was rolled back: {error}; \
-         {applied} transaction(s) were applied before it"
+        "transaction {gtid} ({file}:{start}) failed on {target} and was rolled back{}: {error}; \
+         {applied} transaction(s) were applied before it",
+        event.as_deref().map(|e| format!(", at its {e}")).unwrap_or_default()
     )]
     Apply {
         /// Its GTID.
         gtid: String,
+        /// The event whose statement failed, when known.
+        event: Option<String>,
         /// Binlog file.
         file: String,
         /// Position of its first event.
@@ -370,7 +373,7 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
             // BINLOG statements go one by one (see binlog.rs), after what
             // is batched before them.
             Some(statements) => {
-                apply.send(&mut batch, &mut report).await?;
+                apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
                 apply.one_by_one(&statements, applied, &mut report).await?;
             }
             None => {
@@ -394,17 +397,17 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
                 // not after a failure: it goes alone.
                 let alone = gtid.is_empty();
                 if alone {
-                    apply.send(&mut batch, &mut report).await?;
+                    apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
                 }
-                batch.push(sql, applied);
+                batch.push(sql, applied, received);
                 if alone || batch.full() {
-                    apply.send(&mut batch, &mut report).await?;
+                    apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
                 }
             }
         }
         records = unit.records;
     }
-    apply.send(&mut batch, &mut report).await?;
+    apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
     if let Some(c) = conn {
         c.close().await;
     }
@@ -417,6 +420,8 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
 struct Batch {
     sql: String,
     transactions: Vec<Applied>,
+    /// Their events, to find the failing one after an error.
+    units: Vec<Vec<Received>>,
 }
 
 /// Transactions per round trip, and bytes of SQL, at most.
@@ -424,9 +429,10 @@ const BATCH_TRANSACTIONS: usize = 64;
 const BATCH_BYTES: usize = 1 << 20;
 
 impl Batch {
-    fn push(&mut self, sql: String, applied: Applied) {
+    fn push(&mut self, sql: String, applied: Applied, unit: Vec<Received>) {
         self.sql.push_str(&sql);
         self.transactions.push(applied);
+        self.units.push(unit);
     }
 
     fn full(&self) -> bool {
@@ -447,12 +453,19 @@ impl Applier<'_> {
     /// is whole (BEGIN … COMMIT); after an error the target's GTIDs say
     /// which of them committed before the failing one, which is rolled
     /// back and named.
-    async fn send(&mut self, batch: &mut Batch, report: &mut Report) -> Result<(), ReplayError> {
+    async fn send(
+        &mut self,
+        batch: &mut Batch,
+        report: &mut Report,
+        format: Option<&Received>,
+        names: &SharedColumnNames,
+    ) -> Result<(), ReplayError> {
         if batch.transactions.is_empty() {
             return Ok(());
         }
         let sql = std::mem::take(&mut batch.sql);
         let transactions = std::mem::take(&mut batch.transactions);
+        let units = std::mem::take(&mut batch.units);
         let Some(c) = self.conn.as_deref_mut().filter(|_| !self.dry_run) else {
             self.out.write_all(sql.as_bytes())?;
             report.applied.extend(transactions);
@@ -466,17 +479,22 @@ impl Applier<'_> {
         let _ = c.query("ROLLBACK").await;
         let executed = executed_on(c).await.ok();
         let mut failed = None;
-        for t in transactions {
+        for (t, unit) in transactions.into_iter().zip(units) {
             let done = executed.as_ref().and_then(|e| e.contains(&t.gtid)) == Some(true);
             match (done, &failed) {
                 (true, None) => report.applied.push(t),
-                (_, None) => failed = Some(t),
+                (_, None) => failed = Some((t, unit)),
                 _ => {}
             }
         }
-        let t = failed.expect("a failed batch has a transaction that did not commit");
+        let (t, unit) = failed.expect("a failed batch has a transaction that did not commit");
+        let (event, error) = match failing_event(c, format, names, &unit).await {
+            Some((event, again)) => (Some(event), again),
+            None => (None, error),
+        };
         Err(ReplayError::Apply {
             gtid: t.gtid,
+            event,
             file: t.file,
             start: t.start,
             target: self.target.to_string(),
@@ -504,6 +522,7 @@ impl Applier<'_> {
                         let _ = c.query("ROLLBACK").await;
                         return Err(ReplayError::Apply {
                             gtid: t.gtid,
+                            event: None,
                             file: t.file,
                             start: t.start,
                             target: self.target.to_string(),
@@ -518,6 +537,51 @@ impl Applier<'_> {
         report.applied.push(t);
         Ok(())
     }
+}
+
+/// Finds which event of a failed transaction the target refuses: its
+/// events are rendered and run one at a time inside a transaction that is
+/// rolled back (the COMMIT is never sent). A transaction with a statement
+/// (DDL, which commits by itself) is not run again: its statement is named.
+async fn failing_event(
+    c: &mut Connection,
+    format: Option<&Received>,
+    names: &SharedColumnNames,
+    unit: &[Received],
+) -> Option<(String, ClientError)> {
+    let describe = |r: &Received| {
+        let name = gapless_decoder::EventType(r.bytes[4]).name().unwrap_or("unknown");
+        format!("{name} event at {}:{}", r.file, r.offset)
+    };
+    let buf = SharedBuf::default();
+    let render = SqlRender::new(Box::new(buf.clone()) as Box<dyn Write>, true)
+        .with_column_names(names.clone())
+        .with_multi_row_inserts();
+    let mut sink = RenderSink::new(Box::new(render));
+    if let Some(f) = format {
+        sink.write(std::slice::from_ref(f)).ok()?;
+    }
+    let mut found = None;
+    for r in unit {
+        sink.write(std::slice::from_ref(r)).ok()?;
+        sink.flush().ok()?;
+        let sql = String::from_utf8_lossy(&buf.take()).into_owned();
+        let text = sql.trim_end();
+        if text.is_empty() || text.ends_with("COMMIT;") {
+            continue;
+        }
+        if r.bytes.get(4) == Some(&QUERY) && !text.ends_with("BEGIN;") {
+            // A statement: not run again (it may commit by itself).
+            let _ = c.query("ROLLBACK").await;
+            return None;
+        }
+        if let Err(e) = c.query(text).await {
+            found = Some((describe(r), e));
+            break;
+        }
+    }
+    let _ = c.query("ROLLBACK").await;
+    found
 }
 
 fn log_applied(transactions: &[Applied]) {
@@ -697,6 +761,8 @@ fn to_received(unit: &Unit<'_>) -> Vec<Received> {
 const FORMAT_DESCRIPTION: u8 = 15;
 /// The TABLE_MAP event's type code.
 const TABLE_MAP: u8 = 19;
+/// The QUERY event's type code.
+const QUERY: u8 = 2;
 
 /// Whether an event changes data (or is part of a change): anything but
 /// the file-level events a ring also holds (rotations, format
