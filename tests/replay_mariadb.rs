@@ -20,6 +20,35 @@ fn ring_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// Makes `replica` replicate `primary` by GTID.
+fn replicate(replica: &Server, primary: &Server) {
+    replica.sql(&format!(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', \
+         MASTER_PASSWORD='{PASSWORD}', MASTER_USE_GTID=slave_pos; START SLAVE;",
+        primary.port
+    ));
+}
+
+/// The sidecar, streaming `primary` from its first GTID into `ring`.
+fn sidecar_from_start(primary: &Server, ring: &Path, tag: &str) -> Streamer {
+    Streamer::spawn(
+        &["--source", &primary.url("repl"), "--from-gtid", "", "--ring", &ring.display().to_string()],
+        PASSWORD,
+        tag,
+    )
+}
+
+/// Waits until the ring holds the transaction with this GTID.
+fn wait_ring_holds(ring: &Path, gtid: &str) {
+    let needle = format!("\"gtid\":\"{gtid}\"");
+    wait_until(Duration::from_secs(60), &format!("the ring to hold {gtid}"), || {
+        common::gapless()
+            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&needle))
+    });
+}
+
 /// The user replay logs in with: it sets GTIDs and writes every table.
 fn create_apply_user(target: &Server) {
     target.sql(&format!(
@@ -64,17 +93,9 @@ fn a_lagging_replica_promoted_after_kill_9_gets_every_transaction_once() {
     let replica = Server::start("rpreplica", 2, 23200, &opts);
     primary.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
     create_apply_user(&replica);
-    replica.sql(&format!(
-        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', \
-         MASTER_PASSWORD='{PASSWORD}', MASTER_USE_GTID=slave_pos; START SLAVE;",
-        primary.port
-    ));
+    replicate(&replica, &primary);
     let ring = ring_dir("failover");
-    let mut sidecar = Streamer::spawn(
-        &["--source", &primary.url("repl"), "--from-gtid", "", "--ring", &ring.display().to_string()],
-        PASSWORD,
-        "rpsidecar",
-    );
+    let mut sidecar = sidecar_from_start(&primary, &ring, "rpsidecar");
     primary.sql(
         "CREATE DATABASE d; \
          CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(64), n DECIMAL(12,3)) ENGINE=InnoDB; \
@@ -104,12 +125,7 @@ fn a_lagging_replica_promoted_after_kill_9_gets_every_transaction_once() {
     primary.sql(&lagging);
     let final_pos = primary.value("SELECT @@gtid_binlog_pos");
     let expected = contents(&primary);
-    wait_until(Duration::from_secs(30), "the ring to hold the last transaction", || {
-        common::gapless()
-            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"gtid\":\"{final_pos}\"")))
-    });
+    wait_ring_holds(&ring, &final_pos);
 
     // The primary dies; the replica is promoted as orchestrator would.
     primary.kill9();
@@ -167,12 +183,7 @@ fn a_ring_that_starts_after_the_target_is_refused_before_anything_is_applied() {
     );
     wait_until(Duration::from_secs(30), "the sidecar to stream", || sidecar.log().contains("streaming"));
     primary.sql(&(11..=20).map(|i| format!("INSERT INTO d.t VALUES ({i});\n")).collect::<String>());
-    wait_until(Duration::from_secs(30), "the ring to hold 0-1-22", || {
-        common::gapless()
-            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("\"gtid\":\"0-1-22\""))
-    });
+    wait_ring_holds(&ring, "0-1-22");
     assert_eq!(sidecar.stop(), 0);
     target.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY) ENGINE=InnoDB;");
     // The target says it has 0-1-5: 6..12 are neither there nor in the ring.
@@ -253,18 +264,10 @@ fn failover_with_every_column_type(mode: &str, tag: &str, ports: u16) {
     p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
     create_apply_user(&r1);
     for r in [&r1, &r2] {
-        r.sql(&format!(
-            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', \
-             MASTER_PASSWORD='{PASSWORD}', MASTER_USE_GTID=slave_pos; START SLAVE;",
-            p.port
-        ));
+        replicate(r, &p);
     }
     let ring = ring_dir(&format!("types-{mode}"));
-    let mut sidecar = Streamer::spawn(
-        &["--source", &p.url("repl"), "--from-gtid", "", "--ring", &ring.display().to_string()],
-        PASSWORD,
-        &format!("{tag}sidecar"),
-    );
+    let mut sidecar = sidecar_from_start(&p, &ring, &format!("{tag}sidecar"));
     p.sql("CREATE DATABASE d; CREATE TABLE d.big (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB;");
     wait_until(Duration::from_secs(30), "R1 to catch up", || {
         r1.value("SELECT @@gtid_slave_pos") == p.value("SELECT @@gtid_binlog_pos")
@@ -278,12 +281,7 @@ fn failover_with_every_column_type(mode: &str, tag: &str, ports: u16) {
     wait_until(Duration::from_secs(60), "R2 to catch up", || {
         r2.value("SELECT @@gtid_slave_pos") == final_pos
     });
-    wait_until(Duration::from_secs(60), "the ring to hold the last transaction", || {
-        common::gapless()
-            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"gtid\":\"{final_pos}\"")))
-    });
+    wait_ring_holds(&ring, &final_pos);
 
     p.kill9();
     assert_eq!(sidecar.stop(), 0, "{}", sidecar.log());
@@ -337,21 +335,12 @@ fn a_transaction_without_its_commit_in_the_ring_is_not_applied() {
     p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
     create_apply_user(&target);
     let ring = ring_dir("torn");
-    let sidecar = Streamer::spawn(
-        &["--source", &p.url("repl"), "--from-gtid", "", "--ring", &ring.display().to_string()],
-        PASSWORD,
-        "rtornsidecar",
-    );
+    let sidecar = sidecar_from_start(&p, &ring, "rtornsidecar");
     p.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY) ENGINE=InnoDB;");
     p.sql(&(1..=10).map(|i| format!("INSERT INTO d.t VALUES ({i});\n")).collect::<String>());
     p.sql("BEGIN; INSERT INTO d.t VALUES (1000); INSERT INTO d.t VALUES (1001); COMMIT;");
     let last = p.value("SELECT @@gtid_binlog_pos");
-    wait_until(Duration::from_secs(30), "the ring to hold the last transaction", || {
-        common::gapless()
-            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"gtid\":\"{last}\"")))
-    });
+    wait_ring_holds(&ring, &last);
     drop(sidecar); // kill -9
                    // The last transaction's commit never reached the ring: its last
                    // record is cut, as when the primary died while sending it.
@@ -398,20 +387,11 @@ fn a_replay_killed_midway_and_run_again_ends_equal() {
     p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
     create_apply_user(&target);
     let ring = ring_dir("killed");
-    let mut sidecar = Streamer::spawn(
-        &["--source", &p.url("repl"), "--from-gtid", "", "--ring", &ring.display().to_string()],
-        PASSWORD,
-        "rkillsidecar",
-    );
+    let mut sidecar = sidecar_from_start(&p, &ring, "rkillsidecar");
     p.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(32)) ENGINE=InnoDB;");
     p.sql(&(1..=3000).map(|i| format!("INSERT INTO d.t VALUES ({i}, 'v{i}');\n")).collect::<String>());
     let last = p.value("SELECT @@gtid_binlog_pos");
-    wait_until(Duration::from_secs(60), "the ring to hold the last transaction", || {
-        common::gapless()
-            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"gtid\":\"{last}\"")))
-    });
+    wait_ring_holds(&ring, &last);
     assert_eq!(sidecar.stop(), 0);
     let count = || target.value("SELECT COUNT(*) FROM d.t").parse::<u32>().unwrap_or(0);
     let background = |args: &[&str]| {
@@ -508,12 +488,7 @@ fn file_and_position_replication_replays_after_the_recorded_coordinates() {
     );
     let last = p.value("SELECT @@gtid_binlog_pos");
     let expected = p.sql("SELECT id, v FROM d.t ORDER BY id");
-    wait_until(Duration::from_secs(30), "the ring to hold the last transaction", || {
-        common::gapless()
-            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"gtid\":\"{last}\"")))
-    });
+    wait_ring_holds(&ring, &last);
     p.kill9();
     assert_eq!(sidecar.stop(), 0);
 
@@ -562,17 +537,9 @@ fn minimal_row_metadata_takes_column_names_from_the_target() {
     let r1 = Server::start("rminr1", 2, 24900, &opts);
     p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
     create_apply_user(&r1);
-    r1.sql(&format!(
-        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', \
-         MASTER_PASSWORD='{PASSWORD}', MASTER_USE_GTID=slave_pos; START SLAVE;",
-        p.port
-    ));
+    replicate(&r1, &p);
     let ring = ring_dir("minimal");
-    let mut sidecar = Streamer::spawn(
-        &["--source", &p.url("repl"), "--from-gtid", "", "--ring", &ring.display().to_string()],
-        PASSWORD,
-        "rminsidecar",
-    );
+    let mut sidecar = sidecar_from_start(&p, &ring, "rminsidecar");
     p.sql(
         "CREATE DATABASE d; CREATE TABLE d.m (id INT PRIMARY KEY, `odd name` VARCHAR(20), d DATE, x DECIMAL(8,2), \
          b VARBINARY(8)) ENGINE=InnoDB;",
@@ -592,12 +559,7 @@ fn minimal_row_metadata_takes_column_names_from_the_target() {
     p.sql(&work);
     let last = p.value("SELECT @@gtid_binlog_pos");
     let expected = p.sql("SELECT id, `odd name`, d, x, HEX(b) FROM d.m ORDER BY id");
-    wait_until(Duration::from_secs(30), "the ring to hold the last transaction", || {
-        common::gapless()
-            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"gtid\":\"{last}\"")))
-    });
+    wait_ring_holds(&ring, &last);
     p.kill9();
     assert_eq!(sidecar.stop(), 0);
     r1.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0;");
