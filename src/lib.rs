@@ -14,6 +14,7 @@
 pub mod api;
 pub mod cli;
 pub mod decode;
+pub mod private_file;
 pub mod render;
 pub mod replay;
 pub mod ring;

@@ -252,6 +252,7 @@ pub(crate) struct Status {
 impl Status {
     pub(crate) const OK: Status = Status { code: 200, reason: "OK" };
     pub(crate) const BAD_REQUEST: Status = Status { code: 400, reason: "Bad Request" };
+    pub(crate) const UNAUTHORIZED: Status = Status { code: 401, reason: "Unauthorized" };
     pub(crate) const NOT_FOUND: Status = Status { code: 404, reason: "Not Found" };
     pub(crate) const METHOD_NOT_ALLOWED: Status = Status { code: 405, reason: "Method Not Allowed" };
     pub(crate) const REQUEST_TIMEOUT: Status = Status { code: 408, reason: "Request Timeout" };
@@ -269,6 +270,8 @@ pub(crate) struct Response {
     pub content_type: &'static str,
     /// The Allow header (405 responses).
     pub allow: Option<&'static str>,
+    /// The WWW-Authenticate header (401 responses).
+    pub www_authenticate: Option<&'static str>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -279,7 +282,7 @@ pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
 impl Response {
     /// A response with `body`.
     pub(crate) fn new(status: Status, content_type: &'static str, body: Vec<u8>) -> Self {
-        Response { status, content_type, allow: None, body }
+        Response { status, content_type, allow: None, www_authenticate: None, body }
     }
 
     /// A plain text response: `message` and a newline.
@@ -304,6 +307,9 @@ impl Response {
         );
         if let Some(allow) = self.allow {
             let _ = write!(head, "Allow: {allow}\r\n");
+        }
+        if let Some(challenge) = self.www_authenticate {
+            let _ = write!(head, "WWW-Authenticate: {challenge}\r\n");
         }
         head.push_str("\r\n");
         let mut out = head.into_bytes();
@@ -487,5 +493,11 @@ mod tests {
         );
         let head = String::from_utf8(resp.encode(true, 0)).unwrap();
         assert!(head.ends_with("\r\n\r\n") && head.contains("Content-Length: 3\r\n"), "{head}");
+
+        let mut resp = Response::text(Status::UNAUTHORIZED, "who?");
+        resp.www_authenticate = Some("Bearer");
+        let out = String::from_utf8(resp.encode(false, 0)).unwrap();
+        assert!(out.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{out}");
+        assert!(out.ends_with("\r\nWWW-Authenticate: Bearer\r\n\r\nwho?\n"), "{out}");
     }
 }

@@ -6,25 +6,36 @@
 //! connection (every response says `Connection: close`), only the request
 //! head is read, with a time limit and a size limit, and the values shown
 //! are read lock-free from what the stream and ring workers publish, so a
-//! scrape never waits on them. The endpoints have no authentication: keep
-//! them on a loopback or otherwise trusted address.
+//! scrape never waits on them.
+//!
+//! [`Security`]: with a bearer token (`--api-token-file`), every request
+//! must carry `Authorization: Bearer TOKEN` and gets 401 otherwise, before
+//! any endpoint looks at it; without one, only a loopback address may be
+//! bound. With a certificate and key (`--api-tls-cert`, `--api-tls-key`)
+//! the API speaks HTTPS only.
 
+mod auth;
 mod http;
 pub mod metrics;
 pub mod status;
 mod time;
+mod tls;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+pub use self::auth::{Token, MIN_TOKEN_LEN};
 use self::http::{HttpError, Request, Response, Status};
+pub use self::tls::Tls;
 use crate::ring::{Published, RingStatus};
 use crate::stream::StreamStatus;
 
@@ -37,7 +48,7 @@ pub struct Sources {
     pub ring: Option<Arc<Published<RingStatus>>>,
 }
 
-/// What went wrong starting the API.
+/// What went wrong starting the API. No message shows the token.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The listen address could not be resolved or bound.
@@ -48,28 +59,136 @@ pub enum ApiError {
         /// The error.
         source: std::io::Error,
     },
+    /// A non-loopback address without a token.
+    #[error(
+        "refusing to serve the status API on {addr}{}: not a loopback address, and without \
+         authentication anyone who reaches it could use the API; give --api-token-file FILE \
+         (mode 0600, a token of at least {} characters) or listen on 127.0.0.1 or [::1]",
+        resolved_note(addr, resolved),
+        MIN_TOKEN_LEN
+    )]
+    NeedsToken {
+        /// The address as given.
+        addr: String,
+        /// The non-loopback address it resolved to.
+        resolved: SocketAddr,
+    },
+    /// The token file is readable by others, unreadable, or holds no
+    /// usable token (the message names the file and why).
+    #[error("{0}")]
+    TokenFile(String),
+    /// A certificate or key file could not be read or parsed.
+    #[error("{flag} {}: {detail}", path.display())]
+    TlsFile {
+        /// The flag that named it.
+        flag: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The certificate and the key do not make a TLS server identity.
+    #[error("--api-tls-cert {} with --api-tls-key {}: {detail}", cert.display(), key.display())]
+    TlsIdentity {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Only one of the certificate and the key.
+    #[error("--api-tls-cert and --api-tls-key go together: give both or neither")]
+    TlsHalf,
+}
+
+fn resolved_note(addr: &str, resolved: &SocketAddr) -> String {
+    if addr == resolved.to_string() {
+        String::new()
+    } else {
+        format!(" ({resolved})")
+    }
+}
+
+/// How the API is protected: a bearer token and TLS, each optional. The
+/// default has neither, which [`bind`] allows on loopback addresses only.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// Every request must carry `Authorization: Bearer TOKEN`.
+    pub token: Option<Token>,
+    /// Serve HTTPS.
+    pub tls: Option<Tls>,
+}
+
+impl Security {
+    /// Reads and checks the files of `--api-token-file`, `--api-tls-cert`
+    /// and `--api-tls-key` (the two TLS ones together or neither), so that a
+    /// bad file stops the start rather than the first request.
+    pub fn load(
+        token_file: Option<&Path>,
+        tls_cert: Option<&Path>,
+        tls_key: Option<&Path>,
+    ) -> Result<Security, ApiError> {
+        let token = token_file.map(Token::from_file).transpose()?;
+        let tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(Tls::from_pem_files(cert, key)?),
+            (None, None) => None,
+            _ => return Err(ApiError::TlsHalf),
+        };
+        Ok(Security { token, tls })
+    }
+}
+
+/// Loopback, counting IPv4 loopback addresses mapped into IPv6.
+fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
 }
 
 /// Binds the API's listening socket on `addr` (`127.0.0.1:9187`,
-/// `[::1]:9187`, `localhost:9187`). Warns when the address is not a
-/// loopback one: the endpoints have no authentication.
-pub async fn bind(addr: &str) -> Result<TcpListener, ApiError> {
+/// `[::1]:9187`, `localhost:9187`), trying what it resolves to in turn.
+///
+/// Without a token in `security` every address it resolves to must be a
+/// loopback one; otherwise it is refused before any socket is opened.
+pub async fn bind(addr: &str, security: &Security) -> Result<TcpListener, ApiError> {
     let bind_error = |source| ApiError::Bind { addr: addr.to_owned(), source };
-    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
-    let local = listener.local_addr().map_err(bind_error)?;
-    if !local.ip().is_loopback() {
-        warn!(
-            listen = %local,
-            "the status API listens on a non-loopback address; its endpoints have no authentication, \
-             so anyone who can reach {local} can read the stream's status"
-        );
+    let candidates: Vec<SocketAddr> = tokio::net::lookup_host(addr).await.map_err(bind_error)?.collect();
+    if security.token.is_none() {
+        if let Some(open) = candidates.iter().find(|a| !is_loopback(a.ip())) {
+            return Err(ApiError::NeedsToken { addr: addr.to_owned(), resolved: *open });
+        }
     }
-    Ok(listener)
+    let mut last_error = None;
+    for candidate in &candidates {
+        match TcpListener::bind(candidate).await {
+            Ok(listener) => {
+                let local = listener.local_addr().map_err(bind_error)?;
+                if security.tls.is_none() && !is_loopback(local.ip()) {
+                    warn!(
+                        listen = %local,
+                        "the status API listens on a non-loopback address without TLS: the bearer token \
+                         crosses the network in clear text (see --api-tls-cert and --api-tls-key)"
+                    );
+                }
+                return Ok(listener);
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(bind_error(
+        last_error.unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "resolves to no address")
+        }),
+    ))
 }
 
 /// Serves the API on `listener` until `stop` turns true (or its sender is
 /// dropped). Each connection is handled in its own task; connections still
 /// open when it stops get a short grace period and are then closed.
+///
+/// With a token in `security`, requests without it get 401 and reach no
+/// endpoint; with TLS, each connection starts with a handshake (within the
+/// time allowed for the request head), and one that fails is logged at
+/// debug level and closed.
 ///
 /// Errors on a single connection are logged at debug level and never end
 /// the server; running out of file descriptors or memory pauses accepting
@@ -77,15 +196,17 @@ pub async fn bind(addr: &str) -> Result<TcpListener, ApiError> {
 pub async fn serve(
     listener: TcpListener,
     sources: Sources,
+    security: Security,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    serve_with(listener, sources, stop, Limits::default()).await
+    serve_with(listener, sources, security, stop, Limits::default()).await
 }
 
 /// The server's limits; tests shorten the times.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
-    /// The whole request head must arrive within this time.
+    /// The TLS handshake (if any) and the whole request head must be done
+    /// within this time.
     read_timeout: Duration,
     /// Largest request head, with its final empty line.
     max_head: usize,
@@ -118,12 +239,16 @@ impl Default for Limits {
 async fn serve_with(
     listener: TcpListener,
     sources: Sources,
+    security: Security,
     mut stop: watch::Receiver<bool>,
     limits: Limits,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        info!("status API on http://{addr}/status and http://{addr}/metrics");
+        let scheme = if security.tls.is_some() { "https" } else { "http" };
+        let auth = if security.token.is_some() { "bearer token required" } else { "no authentication" };
+        info!("status API on {scheme}://{addr}/status and {scheme}://{addr}/metrics ({auth})");
     }
+    let security = Arc::new(security);
     let mut tasks = JoinSet::new();
     let result = loop {
         tokio::select! {
@@ -139,7 +264,8 @@ async fn serve_with(
             accepted = listener.accept(), if tasks.len() < limits.max_connections => match accepted {
                 Ok((socket, peer)) => {
                     let sources = sources.clone();
-                    tasks.spawn(async move { connection(socket, peer, &sources, limits).await });
+                    let security = Arc::clone(&security);
+                    tasks.spawn(async move { connection(socket, peer, &sources, &security, limits).await });
                 }
                 Err(e) if is_transient(&e) => {
                     debug!("status API: accepting a connection: {e}");
@@ -201,14 +327,49 @@ enum Head {
     Closed,
 }
 
-/// Handles one connection: one request, one response, close.
-async fn connection(mut socket: TcpStream, peer: SocketAddr, sources: &Sources, limits: Limits) {
+/// Handles one connection: the TLS handshake if any, then one request, one
+/// response, close.
+async fn connection(
+    socket: TcpStream,
+    peer: SocketAddr,
+    sources: &Sources,
+    security: &Security,
+    limits: Limits,
+) {
+    // The handshake and the request head share the time allowed.
+    let deadline = Instant::now() + limits.read_timeout;
+    let token = security.token.as_ref();
+    let Some(tls) = &security.tls else {
+        return exchange(socket, peer, sources, token, limits, deadline).await;
+    };
+    match tokio::time::timeout_at(deadline, tls.acceptor.accept(socket)).await {
+        Ok(Ok(stream)) => exchange(stream, peer, sources, token, limits, deadline).await,
+        Ok(Err(e)) => debug!(%peer, "status API: TLS handshake failed: {e}"),
+        Err(_) => debug!(%peer, "status API: no TLS handshake within {:?}; closing", limits.read_timeout),
+    }
+}
+
+/// One request and its response over `socket`, then close.
+async fn exchange<S>(
+    mut socket: S,
+    peer: SocketAddr,
+    sources: &Sources,
+    token: Option<&Token>,
+    limits: Limits,
+    deadline: Instant,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut buf = Vec::with_capacity(1024);
-    let head =
-        tokio::time::timeout(limits.read_timeout, read_head(&mut socket, &mut buf, limits.max_head)).await;
+    let head = tokio::time::timeout_at(deadline, read_head(&mut socket, &mut buf, limits.max_head)).await;
     let (response, head_only) = match head {
         Ok(Ok(Head::Request(request))) => {
-            let response = route(&request, sources, time::unix_now());
+            // Authentication first: an unauthenticated request reaches no
+            // endpoint, not even to learn which exist.
+            let response = match auth::refuse(&request, token) {
+                Some(refused) => refused,
+                None => route(&request, sources, time::unix_now()),
+            };
             debug!(%peer, method = %request.method, path = %request.path, status = response.status.code, "status API");
             (response, request.method == "HEAD")
         }
@@ -250,7 +411,10 @@ async fn connection(mut socket: TcpStream, peer: SocketAddr, sources: &Sources, 
 
 /// Reads until `buf` holds a whole request head, or the client closes, or
 /// what arrived cannot be one.
-async fn read_head(socket: &mut TcpStream, buf: &mut Vec<u8>, max_head: usize) -> std::io::Result<Head> {
+async fn read_head<S>(socket: &mut S, buf: &mut Vec<u8>, max_head: usize) -> std::io::Result<Head>
+where
+    S: AsyncRead + Unpin,
+{
     let mut chunk = [0u8; 2048];
     loop {
         match http::parse_request(buf, max_head) {
@@ -270,7 +434,7 @@ async fn read_head(socket: &mut TcpStream, buf: &mut Vec<u8>, max_head: usize) -
 /// After the response (and our FIN): discard what the client still sends
 /// until it closes, for at most `limit`, so unread bytes do not make the
 /// kernel reset the connection and lose the response.
-async fn linger(socket: &mut TcpStream, limit: Duration) {
+async fn linger<S: AsyncRead + Unpin>(socket: &mut S, limit: Duration) {
     let mut scratch = [0u8; 2048];
     let mut left: usize = 64 * 1024;
     let _ = tokio::time::timeout(limit, async {

@@ -1,14 +1,21 @@
-//! The server over real sockets.
+//! The server over real sockets; HTTPS with certificates made by
+//! `fixtures/lib/tls.sh`.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
 
 use super::metrics::tests::parse_page;
 use super::status::tests::{sample_ring, sample_stream};
@@ -38,13 +45,17 @@ struct Server {
 
 impl Server {
     async fn start(with_ring: bool, limits: Limits) -> Server {
-        let listener = bind("127.0.0.1:0").await.expect("bind");
+        Server::start_with(Security::default(), with_ring, limits).await
+    }
+
+    async fn start_with(security: Security, with_ring: bool, limits: Limits) -> Server {
+        let listener = bind("127.0.0.1:0", &security).await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let stream = Arc::new(Published::new(sample_stream()));
         let ring = with_ring.then(|| Arc::new(Published::new(sample_ring())));
         let sources = Sources { stream: stream.clone(), ring };
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(serve_with(listener, sources, stop_rx, limits));
+        let task = tokio::spawn(serve_with(listener, sources, security, stop_rx, limits));
         Server { addr, stop, task, stream }
     }
 
@@ -87,13 +98,21 @@ impl Reply {
 /// Sends `raw`, reads the whole response until the server closes.
 async fn exchange(addr: SocketAddr, raw: &[u8]) -> Reply {
     finishes(async {
-        let mut conn = TcpStream::connect(addr).await.expect("connect");
-        conn.write_all(raw).await.expect("send");
-        let mut out = Vec::new();
-        conn.read_to_end(&mut out).await.expect("read");
-        parse_reply(&out)
+        let conn = TcpStream::connect(addr).await.expect("connect");
+        exchange_over(conn, raw).await
     })
     .await
+}
+
+/// Sends `raw` over `conn`, reads the whole response until the server closes.
+async fn exchange_over<S>(mut conn: S, raw: &[u8]) -> Reply
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    conn.write_all(raw).await.expect("send");
+    let mut out = Vec::new();
+    conn.read_to_end(&mut out).await.expect("read");
+    parse_reply(&out)
 }
 
 fn parse_reply(raw: &[u8]) -> Reply {
@@ -356,29 +375,313 @@ async fn stop_turns_the_server_off() {
 
 #[tokio::test]
 async fn a_dropped_stop_sender_stops_too() {
-    let listener = bind("127.0.0.1:0").await.unwrap();
+    let open = Security::default();
+    let listener = bind("127.0.0.1:0", &open).await.unwrap();
     let sources = Sources { stream: Arc::new(Published::new(StreamStatus::default())), ring: None };
     let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(serve(listener, sources.clone(), stop_rx));
+    let task = tokio::spawn(serve(listener, sources.clone(), open.clone(), stop_rx));
     drop(stop);
     finishes(task).await.unwrap().unwrap();
 
     // Already true: returns at once.
-    let listener = bind("127.0.0.1:0").await.unwrap();
+    let listener = bind("127.0.0.1:0", &open).await.unwrap();
     let (_stop, stop_rx) = watch::channel(true);
-    finishes(serve(listener, sources, stop_rx)).await.unwrap();
+    finishes(serve(listener, sources, open, stop_rx)).await.unwrap();
 }
 
 #[tokio::test]
 async fn bind_errors_name_the_address() {
-    let err = bind("not an address").await.unwrap_err();
+    let open = Security::default();
+    let err = bind("not an address", &open).await.unwrap_err();
     assert!(err.to_string().contains("not an address"), "{err}");
 
-    let taken = bind("127.0.0.1:0").await.unwrap();
+    let taken = bind("127.0.0.1:0", &open).await.unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let err = bind(&addr).await.unwrap_err();
-    let ApiError::Bind { addr: named, source } = &err;
+    let err = bind(&addr, &open).await.unwrap_err();
+    let ApiError::Bind { addr: named, source } = &err else { panic!("{err:?}") };
     assert_eq!(named, &addr);
     assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse, "{err}");
     assert!(err.to_string().contains(&addr), "{err}");
+}
+
+// ---- Authentication -------------------------------------------------------
+
+const TOKEN: &str = "t0ken-0123456789abcdef";
+
+fn with_token() -> Security {
+    Security { token: Some(Token::from_text(TOKEN)), tls: None }
+}
+
+fn get_request(path: &str, authorization: Option<&str>) -> String {
+    let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}\r\n")
+}
+
+fn assert_refused(reply: &Reply, what: &str) {
+    assert_eq!(reply.status, 401, "{what}: {}", reply.text());
+    assert_eq!(reply.header("WWW-Authenticate"), Some("Bearer"), "{what}");
+    assert_length_matches(reply);
+    assert!(reply.body.len() < 200, "{what}: a short body: {}", reply.text());
+    for secret in [TOKEN, "db1:3306", "gapless_"] {
+        assert!(!reply.text().contains(secret), "{what}: {}", reply.text());
+    }
+}
+
+#[tokio::test]
+async fn a_token_is_required_on_every_endpoint() {
+    let server = Server::start_with(with_token(), true, fast()).await;
+    let right = format!("Bearer {TOKEN}");
+    for path in ["/status", "/metrics"] {
+        let wrong_ones = [
+            None,
+            Some("Bearer".to_owned()),
+            Some("Bearer wrong-token-0123456789".to_owned()),
+            Some(format!("Bearer {}", &TOKEN[..TOKEN.len() - 1])),
+            Some(format!("Bearer {TOKEN}x")),
+            Some(format!("Basic {TOKEN}")),
+            Some(TOKEN.to_owned()),
+        ];
+        for auth in &wrong_ones {
+            let reply = server.request(get_request(path, auth.as_deref()).as_bytes()).await;
+            assert_refused(&reply, &format!("{path} with {auth:?}"));
+        }
+        let reply = server.request(get_request(path, Some(&right)).as_bytes()).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        assert!(reply.text().contains("db1:3306"), "{}", reply.text());
+        // The scheme is case-insensitive.
+        let reply = server.request(get_request(path, Some(&format!("bearer {TOKEN}"))).as_bytes()).await;
+        assert_eq!(reply.status, 200, "{path}");
+    }
+    // Unknown paths and other methods learn nothing without the token.
+    for raw in [
+        get_request("/nowhere", None),
+        "POST /status HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n".to_owned(),
+        "HEAD /status HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+    ] {
+        let reply = server.request(raw.as_bytes()).await;
+        assert_eq!(reply.status, 401, "{raw:?}");
+        assert_eq!(reply.header("WWW-Authenticate"), Some("Bearer"));
+    }
+    // Two Authorization headers, even with the right token among them.
+    let raw = format!(
+        "GET /status HTTP/1.1\r\nHost: a\r\nAuthorization: {right}\r\nAuthorization: Bearer x\r\n\r\n"
+    );
+    assert_refused(&server.request(raw.as_bytes()).await, "two headers");
+    // With it, the routing is as before.
+    assert_eq!(server.request(get_request("/nowhere", Some(&right)).as_bytes()).await.status, 404);
+    server.shut_down().await;
+}
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gapless-api-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_mode(path: &Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn the_token_file_must_be_private_and_hold_a_long_token() {
+    let dir = scratch("token");
+    let path = dir.join("api-token");
+    let secret = "s3cret-0123456789abcdef";
+    write_mode(&path, &format!("  {secret}  \r\nsecond line\n"), 0o644);
+    let err = Security::load(Some(&path), None, None).unwrap_err().to_string();
+    assert!(err.contains("--api-token-file") && err.contains("chmod 600"), "{err}");
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+    for mode in [0o640, 0o604] {
+        write_mode(&path, secret, mode);
+        assert!(Security::load(Some(&path), None, None).is_err(), "{mode:o}");
+    }
+
+    write_mode(&path, &format!("  {secret}  \r\nsecond line\n"), 0o600);
+    let security = Security::load(Some(&path), None, None).unwrap();
+    assert_eq!(security.token, Some(Token::from_text(secret)));
+    assert!(security.tls.is_none());
+    assert!(!format!("{security:?}").contains("s3cret"));
+    write_mode(&path, secret, 0o400);
+    assert!(Security::load(Some(&path), None, None).is_ok());
+
+    let refused = [
+        ("short-s3cret\n", "too short"),
+        ("\nlong-s3cret-0123456789\n", "empty"),
+        ("", "empty"),
+        ("with s3cret 0123456789abcdef\n", "printable ASCII"),
+    ];
+    for (text, why) in refused {
+        write_mode(&path, text, 0o600);
+        let err = Security::load(Some(&path), None, None).unwrap_err().to_string();
+        assert!(err.contains("--api-token-file") && err.contains(why), "{text:?}: {err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    let missing = dir.join("missing");
+    let err = Security::load(Some(&missing), None, None).unwrap_err().to_string();
+    assert!(err.contains("--api-token-file") && err.contains(&missing.display().to_string()), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_non_loopback_address_needs_a_token() {
+    for addr in ["0.0.0.0:0", "[::]:0"] {
+        let err = bind(addr, &Security::default()).await.unwrap_err();
+        assert!(matches!(err, ApiError::NeedsToken { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(addr) && message.contains("--api-token-file"), "{message}");
+    }
+    // Loopback needs none; a token allows any address.
+    drop(bind("127.0.0.1:0", &Security::default()).await.unwrap());
+    drop(bind("0.0.0.0:0", &with_token()).await.unwrap());
+}
+
+// ---- TLS ------------------------------------------------------------------
+
+/// The test PKI, made once per test process under `target/` (shared with
+/// the protocol crate's tests: `tls_make_pki` is idempotent and locks).
+fn pki() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = root.join("target").join("tls-test-pki");
+        let status = Command::new("bash")
+            .arg(root.join("fixtures/lib/tls.sh"))
+            .arg("tls_make_pki")
+            .arg(&dir)
+            .status()
+            .expect("running bash fixtures/lib/tls.sh");
+        assert!(status.success(), "fixtures/lib/tls.sh tls_make_pki {} failed", dir.display());
+        dir
+    })
+}
+
+fn pem(name: &str) -> PathBuf {
+    pki().join(name)
+}
+
+fn with_tls(token: bool) -> Security {
+    let tls = Tls::from_pem_files(&pem("server-cert.pem"), &pem("server-key.pem")).expect("TLS config");
+    Security { token: token.then(|| Token::from_text(TOKEN)), tls: Some(tls) }
+}
+
+/// A client that trusts the test CA only.
+fn tls_client() -> TlsConnector {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(pem("ca.pem")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+async fn https(addr: SocketAddr, raw: &[u8]) -> Reply {
+    finishes(async {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let name = ServerName::from(addr.ip());
+        let tls = tls_client().connect(name, tcp).await.expect("TLS handshake");
+        exchange_over(tls, raw).await
+    })
+    .await
+}
+
+#[tokio::test]
+async fn https_with_a_token() {
+    let server = Server::start_with(with_tls(true), true, fast()).await;
+    let right = format!("Bearer {TOKEN}");
+    let reply = https(server.addr, get_request("/status", Some(&right)).as_bytes()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["source"], "db1:3306");
+    let reply = https(server.addr, get_request("/metrics", Some(&right)).as_bytes()).await;
+    assert_eq!(reply.status, 200);
+    assert!(parse_page(reply.text()).is_ok());
+    assert_refused(&https(server.addr, get_request("/status", None).as_bytes()).await, "TLS, no token");
+
+    // Plain HTTP on the HTTPS port: the handshake fails, that connection is
+    // closed without an HTTP answer (perhaps a TLS alert, perhaps a reset).
+    let out = finishes(async {
+        let mut conn = TcpStream::connect(server.addr).await.unwrap();
+        conn.write_all(get_request("/status", Some(&right)).as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        let _ = conn.read_to_end(&mut out).await;
+        out
+    })
+    .await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(!text.contains("HTTP/") && !text.contains("db1:3306"), "{text:?}");
+
+    // A client that does not trust the certificate: its handshake fails,
+    // the server goes on.
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let mut other = RootCertStore::empty();
+    other.add(CertificateDer::from_pem_file(pem("other-ca.pem")).unwrap()).unwrap();
+    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(other)
+        .with_no_client_auth();
+    let refused = TlsConnector::from(Arc::new(config)).connect(ServerName::from(server.addr.ip()), tcp);
+    assert!(finishes(refused).await.is_err());
+
+    let reply = https(server.addr, get_request("/status", Some(&right)).as_bytes()).await;
+    assert_eq!(reply.status, 200, "still serving");
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn https_without_a_token_on_loopback() {
+    let server = Server::start_with(with_tls(false), false, fast()).await;
+    assert_eq!(https(server.addr, get_request("/status", None).as_bytes()).await.status, 200);
+    // A client that connects and never says hello is closed after the
+    // time allowed for the request.
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    let mut out = Vec::new();
+    let _ = finishes(idle.read_to_end(&mut out)).await;
+    assert!(out.is_empty());
+    server.shut_down().await;
+}
+
+#[test]
+fn bad_tls_files_are_named() {
+    let dir = scratch("tls");
+    let (cert, key) = (pem("server-cert.pem"), pem("server-key.pem"));
+    let garbage = dir.join("garbage.pem");
+    write_mode(&garbage, "not PEM at all\n", 0o600);
+    let missing = dir.join("missing.pem");
+    let load = |c: &Path, k: &Path| Security::load(None, Some(c), Some(k)).unwrap_err().to_string();
+
+    let cases = [
+        (load(&missing, &key), "--api-tls-cert", missing.clone()),
+        (load(&garbage, &key), "--api-tls-cert", garbage.clone()),
+        (load(&key, &key), "--api-tls-cert", key.clone()),
+        (load(&cert, &missing), "--api-tls-key", missing.clone()),
+        (load(&cert, &garbage), "--api-tls-key", garbage.clone()),
+        (load(&cert, &cert), "--api-tls-key", cert.clone()),
+    ];
+    for (err, flag, file) in &cases {
+        assert!(err.starts_with(&format!("{flag} {}: ", file.display())), "{err}");
+    }
+    // A key others can read.
+    let open_key = dir.join("open-key.pem");
+    write_mode(&open_key, &std::fs::read_to_string(&key).unwrap(), 0o644);
+    let err = load(&cert, &open_key);
+    assert!(err.contains("--api-tls-key") && err.contains("chmod 600"), "{err}");
+    // A key of another certificate.
+    let err = load(&cert, &pem("client-key.pem"));
+    assert!(err.contains("does not belong") && err.contains("client-key.pem"), "{err}");
+    // Both or neither.
+    assert!(matches!(Security::load(None, Some(&cert), None), Err(ApiError::TlsHalf)));
+    assert!(matches!(Security::load(None, None, Some(&key)), Err(ApiError::TlsHalf)));
+    assert!(Security::load(None, Some(&cert), Some(&key)).unwrap().tls.is_some());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -65,6 +65,11 @@ pub fn flags_from_toml(text: &str, command: &str) -> anyhow::Result<Vec<OsString
         if key == "password" {
             bail!("[{command}] password: keep passwords out of config files; use password-file (mode 0600) or $GAPLESS_PASSWORD");
         }
+        if key == "api-token" {
+            bail!(
+                "[{command}] api-token: keep the token out of config files; use api-token-file (mode 0600)"
+            );
+        }
         let flag = OsString::from(format!("--{key}"));
         let values = match value {
             toml::Value::Array(items) => items.iter().collect(),
@@ -117,6 +122,9 @@ mod tests {
     fn passwords_and_bad_values_are_refused() {
         let err = flags_from_toml("[stream]\npassword = \"s3cret\"", "stream").unwrap_err().to_string();
         assert!(err.contains("password-file") && !err.contains("s3cret"), "{err}");
+        let err =
+            flags_from_toml("[stream]\napi-token = \"t0ken-t0ken-t0ken\"", "stream").unwrap_err().to_string();
+        assert!(err.contains("api-token-file") && !err.contains("t0ken"), "{err}");
         assert!(flags_from_toml("[stream]\nx = { a = 1 }", "stream").is_err());
         assert!(flags_from_toml("stream = 1", "stream").is_err());
         assert!(flags_from_toml("[stream\n", "stream").is_err());

@@ -109,9 +109,24 @@ pub struct StreamArgs {
     #[arg(long, value_name = "MS", default_value = "1000", requires = "ring")]
     pub fsync_interval: u64,
     /// Serve /status (JSON) and /metrics (Prometheus) on this address, e.g.
-    /// 127.0.0.1:9306.
+    /// 127.0.0.1:9306. Without --api-token-file only a loopback address is
+    /// accepted.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// File holding the --listen API's bearer token (first line: at least 16
+    /// printable ASCII characters, no spaces, e.g. `openssl rand -hex 32`);
+    /// must not be readable by group or others. Every request must then send
+    /// `Authorization: Bearer TOKEN` (otherwise 401). Required to listen on a
+    /// non-loopback address.
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    pub api_token_file: Option<PathBuf>,
+    /// Serve the --listen API over HTTPS with this certificate chain (PEM,
+    /// the server's certificate first); needs --api-tls-key.
+    #[arg(long, value_name = "FILE", requires_all = ["listen", "api_tls_key"])]
+    pub api_tls_cert: Option<PathBuf>,
+    /// The private key (PEM, unencrypted) of --api-tls-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["listen", "api_tls_cert"])]
+    pub api_tls_key: Option<PathBuf>,
     /// Acknowledge semi-sync transactions once written out (when the primary
     /// has semi-sync enabled).
     #[arg(long)]
@@ -236,29 +251,13 @@ impl SourceUrl {
 /// Reads the password: --password-file, else $GAPLESS_PASSWORD, else none.
 pub fn read_password(file: Option<&Path>) -> anyhow::Result<Password> {
     if let Some(path) = file {
-        check_private(path)?;
+        crate::private_file::check_private(path)
+            .map_err(|why| anyhow::anyhow!("--password-file {}: {why}", path.display()))?;
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let line = text.lines().next().unwrap_or("");
         return Ok(Password::new(line.as_bytes()));
     }
     Ok(std::env::var_os(PASSWORD_ENV).map(|p| Password::new(p.into_encoded_bytes())).unwrap_or_default())
-}
-
-/// Refuses a password file others can read.
-fn check_private(path: &Path) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).with_context(|| format!("--password-file {}", path.display()))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            bail!(
-                "--password-file {}: mode {mode:04o} lets others read it; chmod 600 it first",
-                path.display()
-            );
-        }
-    }
-    Ok(())
 }
 
 /// Parses `FILE:POS`.
@@ -346,7 +345,14 @@ pub fn run(args: StreamArgs) -> anyhow::Result<i32> {
         None => stdout_sink(args.format.unwrap_or(StreamFormat::Text)),
     };
     let listener = match &args.listen {
-        Some(addr) => Some(runtime.block_on(api::bind(addr))?),
+        Some(addr) => {
+            let security = api::Security::load(
+                args.api_token_file.as_deref(),
+                args.api_tls_cert.as_deref(),
+                args.api_tls_key.as_deref(),
+            )?;
+            Some((runtime.block_on(api::bind(addr, &security))?, security))
+        }
         None => None,
     };
     let summary = runtime.block_on(async {
@@ -355,11 +361,11 @@ pub fn run(args: StreamArgs) -> anyhow::Result<i32> {
             wait_for_signal().await;
             let _ = tx.send(true);
         });
-        if let Some(listener) = listener {
+        if let Some((listener, security)) = listener {
             let sources = api::Sources { stream: Arc::clone(&status), ring: ring_status.clone() };
             let stop = rx.clone();
             tokio::spawn(async move {
-                if let Err(e) = api::serve(listener, sources, stop).await {
+                if let Err(e) = api::serve(listener, sources, security, stop).await {
                     tracing::error!("status API stopped: {e}");
                 }
             });
