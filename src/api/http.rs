@@ -1,9 +1,10 @@
 //! The small part of HTTP/1.1 the status API needs, without I/O: parsing a
 //! request head from the bytes received so far, and encoding a response.
 //!
-//! Only the head of a request is read: the API has no endpoint that takes a
-//! body, and every response closes the connection, so a body sent anyway is
-//! never mistaken for a next request.
+//! Only the head of a request is read, except for the endpoints that take
+//! a body (`POST /v1/replay`): theirs must come with a `Content-Length`
+//! (see [`body_length`]) and is read up to it. Every response closes the
+//! connection, so a body sent anyway is never mistaken for a next request.
 
 use std::fmt::Write as _;
 
@@ -21,6 +22,17 @@ pub(crate) enum HttpError {
     /// A well-formed request of another major HTTP version.
     #[error("HTTP version not supported (only HTTP/1.x)")]
     VersionNotSupported,
+    /// A body without a `Content-Length`.
+    #[error("{0}")]
+    LengthRequired(&'static str),
+    /// A body longer than the limit.
+    #[error("request body of {length} bytes is longer than the limit of {max} bytes")]
+    BodyTooLarge {
+        /// Its Content-Length.
+        length: u64,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl HttpError {
@@ -30,6 +42,8 @@ impl HttpError {
             HttpError::Malformed(_) => Status::BAD_REQUEST,
             HttpError::HeadTooLarge(_) => Status::HEAD_TOO_LARGE,
             HttpError::VersionNotSupported => Status::VERSION_NOT_SUPPORTED,
+            HttpError::LengthRequired(_) => Status::LENGTH_REQUIRED,
+            HttpError::BodyTooLarge { .. } => Status::PAYLOAD_TOO_LARGE,
         }
     }
 }
@@ -51,6 +65,9 @@ pub(crate) struct Request {
     pub headers: Vec<(String, String)>,
     /// Bytes the head took in the buffer, with its final empty line.
     pub head_len: usize,
+    /// The body, for the endpoints that take one (filled in by the
+    /// connection once [`body_length`] bytes after the head are in).
+    pub body: Vec<u8>,
 }
 
 impl Request {
@@ -153,7 +170,48 @@ fn parse_head(head: &[u8]) -> Result<Request, HttpError> {
         minor_version,
         headers,
         head_len: head.len(),
+        body: Vec::new(),
     })
+}
+
+/// The length of the body that follows `request`'s head, for an endpoint
+/// that takes one: its `Content-Length`, which is required (411 without it;
+/// `Transfer-Encoding` is not accepted, nor a mix of both), must be
+/// decimal digits (several fields or a list must all agree), and at most
+/// `max_body` (413).
+pub(crate) fn body_length(request: &Request, max_body: usize) -> Result<usize, HttpError> {
+    if request.headers.iter().any(|(n, _)| n == "transfer-encoding") {
+        return Err(HttpError::LengthRequired(
+            "Transfer-Encoding is not accepted: send the body with a Content-Length",
+        ));
+    }
+    let mut length: Option<u64> = None;
+    let values = request.headers.iter().filter(|(n, _)| n == "content-length");
+    for value in values.flat_map(|(_, v)| v.split(',')) {
+        let value = value.trim_matches([' ', '\t']);
+        if value.is_empty() || value.len() > 19 || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(HttpError::Malformed("invalid Content-Length"));
+        }
+        let n: u64 = value.parse().map_err(|_| HttpError::Malformed("invalid Content-Length"))?;
+        if length.is_some_and(|l| l != n) {
+            return Err(HttpError::Malformed("conflicting Content-Length values"));
+        }
+        length = Some(n);
+    }
+    let length =
+        length.ok_or(HttpError::LengthRequired("a Content-Length is required for a POST with a body"))?;
+    match usize::try_from(length) {
+        Ok(n) if n <= max_body => Ok(n),
+        _ => Err(HttpError::BodyTooLarge { length, max: max_body }),
+    }
+}
+
+/// The body of `length` bytes after `request`'s head in `buf`, once all of
+/// it is there (bytes past it are ignored: the connection closes after the
+/// response).
+pub(crate) fn take_body(buf: &[u8], request: &Request, length: usize) -> Option<Vec<u8>> {
+    let end = request.head_len.checked_add(length)?;
+    buf.get(request.head_len..end).map(<[u8]>::to_vec)
 }
 
 fn parse_request_line(line: &[u8]) -> Result<(&[u8], &[u8], u8), HttpError> {
@@ -251,12 +309,18 @@ pub(crate) struct Status {
 
 impl Status {
     pub(crate) const OK: Status = Status { code: 200, reason: "OK" };
+    pub(crate) const ACCEPTED: Status = Status { code: 202, reason: "Accepted" };
     pub(crate) const BAD_REQUEST: Status = Status { code: 400, reason: "Bad Request" };
     pub(crate) const UNAUTHORIZED: Status = Status { code: 401, reason: "Unauthorized" };
     pub(crate) const NOT_FOUND: Status = Status { code: 404, reason: "Not Found" };
     pub(crate) const METHOD_NOT_ALLOWED: Status = Status { code: 405, reason: "Method Not Allowed" };
     pub(crate) const REQUEST_TIMEOUT: Status = Status { code: 408, reason: "Request Timeout" };
+    pub(crate) const CONFLICT: Status = Status { code: 409, reason: "Conflict" };
+    pub(crate) const LENGTH_REQUIRED: Status = Status { code: 411, reason: "Length Required" };
+    pub(crate) const PAYLOAD_TOO_LARGE: Status = Status { code: 413, reason: "Content Too Large" };
     pub(crate) const HEAD_TOO_LARGE: Status = Status { code: 431, reason: "Request Header Fields Too Large" };
+    pub(crate) const INTERNAL_ERROR: Status = Status { code: 500, reason: "Internal Server Error" };
+    pub(crate) const UNAVAILABLE: Status = Status { code: 503, reason: "Service Unavailable" };
     pub(crate) const VERSION_NOT_SUPPORTED: Status =
         Status { code: 505, reason: "HTTP Version Not Supported" };
 }
@@ -478,6 +542,54 @@ mod tests {
                 let _ = parse_request(&v, 8);
             }
         }
+    }
+
+    fn post(headers: &str) -> Request {
+        ok(&format!("POST /v1/replay HTTP/1.1\r\nHost: a\r\n{headers}\r\n"))
+    }
+
+    #[test]
+    fn post_bodies_need_a_valid_content_length_within_the_limit() {
+        assert_eq!(body_length(&post("Content-Length: 12\r\n"), 64), Ok(12));
+        assert_eq!(body_length(&post("Content-Length: 0\r\n"), 64), Ok(0));
+        assert_eq!(body_length(&post("Content-Length: 64\r\n"), 64), Ok(64));
+        // Repeated, or a list, but only of one value.
+        assert_eq!(body_length(&post("Content-Length: 5\r\nContent-Length: 5\r\n"), 64), Ok(5));
+        assert_eq!(body_length(&post("Content-Length: 5, 5\r\n"), 64), Ok(5));
+        assert!(matches!(body_length(&post(""), 64), Err(HttpError::LengthRequired(_))));
+        let chunked = post("Transfer-Encoding: chunked\r\n");
+        assert!(matches!(body_length(&chunked, 64), Err(HttpError::LengthRequired(_))));
+        let both = post("Transfer-Encoding: chunked\r\nContent-Length: 3\r\n");
+        assert!(matches!(body_length(&both, 64), Err(HttpError::LengthRequired(_))));
+        assert_eq!(
+            body_length(&post("Content-Length: 65\r\n"), 64),
+            Err(HttpError::BodyTooLarge { length: 65, max: 64 })
+        );
+        assert_eq!(
+            body_length(&post("Content-Length: 99999999999999999\r\n"), 64),
+            Err(HttpError::BodyTooLarge { length: 99999999999999999, max: 64 })
+        );
+        for bad in ["-1", "+5", "5 5", "0x10", "", "5, 6", "99999999999999999999", "1e3"] {
+            let req = post(&format!("Content-Length: {bad}\r\n"));
+            assert!(matches!(body_length(&req, 64), Err(HttpError::Malformed(_))), "{bad:?}");
+        }
+        assert!(matches!(
+            body_length(&post("Content-Length: 5\r\nContent-Length: 6\r\n"), 64),
+            Err(HttpError::Malformed(_))
+        ));
+        assert_eq!(HttpError::LengthRequired("x").status().code, 411);
+        assert_eq!(HttpError::BodyTooLarge { length: 2, max: 1 }.status().code, 413);
+    }
+
+    #[test]
+    fn the_body_is_taken_once_complete() {
+        let raw = b"POST /v1/replay HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n{\"a\":1}";
+        let req = parse_request(raw, MAX).unwrap().unwrap();
+        let n = body_length(&req, 64).unwrap();
+        assert_eq!(take_body(raw, &req, n).as_deref(), Some(&b"{\"a\":"[..]));
+        assert_eq!(take_body(&raw[..raw.len() - 3], &req, n), None);
+        assert_eq!(take_body(&raw[..req.head_len], &req, 0).as_deref(), Some(&b""[..]));
+        assert_eq!(take_body(raw, &req, usize::MAX), None);
     }
 
     #[test]

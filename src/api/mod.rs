@@ -1,10 +1,12 @@
 //! The HTTP status API of `gapless stream --listen`: `GET /status` (a JSON
-//! document, see [`status`]) and `GET /metrics` (Prometheus text, see
-//! [`metrics`]).
+//! document, see [`status`]), `GET /metrics` (Prometheus text, see
+//! [`metrics`]), and replays of the ring onto a target: `POST /v1/replay`,
+//! `GET /v1/replay`, `GET /v1/replay/N` (see [`replay`]).
 //!
 //! A deliberately small HTTP/1.1 server on tokio: one request per
 //! connection (every response says `Connection: close`), only the request
-//! head is read, with a time limit and a size limit, and the values shown
+//! head is read (and the body of `POST /v1/replay`, by its Content-Length),
+//! with a time limit and size limits, and the values shown
 //! are read lock-free from what the stream and ring workers publish, so a
 //! scrape never waits on them.
 //!
@@ -17,6 +19,7 @@
 mod auth;
 mod http;
 pub mod metrics;
+pub mod replay;
 pub mod status;
 mod time;
 mod tls;
@@ -35,6 +38,7 @@ use tracing::{debug, info, warn};
 
 pub use self::auth::{Token, MIN_TOKEN_LEN};
 use self::http::{HttpError, Request, Response, Status};
+pub use self::replay::{Login, Replays};
 pub use self::tls::Tls;
 use crate::ring::{Published, RingStatus};
 use crate::stream::StreamStatus;
@@ -46,6 +50,9 @@ pub struct Sources {
     pub stream: Arc<Published<StreamStatus>>,
     /// The ring's state, when the stream writes a ring.
     pub ring: Option<Arc<Published<RingStatus>>>,
+    /// The replays started through the API (`None`: the replay endpoints
+    /// answer 503).
+    pub replay: Option<Arc<Replays>>,
 }
 
 /// What went wrong starting the API. No message shows the token.
@@ -210,6 +217,9 @@ struct Limits {
     read_timeout: Duration,
     /// Largest request head, with its final empty line.
     max_head: usize,
+    /// Largest request body (`POST /v1/replay`); it is read within
+    /// `read_timeout` too.
+    max_body: usize,
     /// Time to write a response.
     write_timeout: Duration,
     /// After a response: the most time spent reading and discarding what
@@ -228,6 +238,7 @@ impl Default for Limits {
         Limits {
             read_timeout: Duration::from_secs(5),
             max_head: 8 * 1024,
+            max_body: 64 * 1024,
             write_timeout: Duration::from_secs(5),
             linger: Duration::from_secs(2),
             max_connections: 64,
@@ -363,12 +374,16 @@ async fn exchange<S>(
     let mut buf = Vec::with_capacity(1024);
     let head = tokio::time::timeout_at(deadline, read_head(&mut socket, &mut buf, limits.max_head)).await;
     let (response, head_only) = match head {
-        Ok(Ok(Head::Request(request))) => {
+        Ok(Ok(Head::Request(mut request))) => {
             // Authentication first: an unauthenticated request reaches no
-            // endpoint, not even to learn which exist.
+            // endpoint, not even to learn which exist, and its body is not
+            // read.
             let response = match auth::refuse(&request, token) {
                 Some(refused) => refused,
-                None => route(&request, sources, time::unix_now()),
+                None => match read_body(&mut socket, &mut buf, &mut request, limits, deadline).await {
+                    Ok(()) => route(&request, sources, time::unix_now()),
+                    Err(refused) => refused,
+                },
             };
             debug!(%peer, method = %request.method, path = %request.path, status = response.status.code, "status API");
             (response, request.method == "HEAD")
@@ -431,6 +446,57 @@ where
     }
 }
 
+/// Whether the request is one whose body is read: a POST to an endpoint
+/// that takes one.
+fn takes_body(request: &Request) -> bool {
+    request.method == "POST" && request.path == "/v1/replay"
+}
+
+/// Reads the body of a request that [takes one](takes_body) into
+/// `request.body`, by its Content-Length (required, at most
+/// `limits.max_body`), within the time left until `deadline`. A refusal is
+/// the response to send.
+async fn read_body<S>(
+    socket: &mut S,
+    buf: &mut Vec<u8>,
+    request: &mut Request,
+    limits: Limits,
+    deadline: Instant,
+) -> Result<(), Response>
+where
+    S: AsyncRead + Unpin,
+{
+    if !takes_body(request) {
+        return Ok(());
+    }
+    let refuse = |e: HttpError| Response::text(e.status(), &e.to_string());
+    let length = http::body_length(request, limits.max_body).map_err(refuse)?;
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(body) = http::take_body(buf, request, length) {
+            request.body = body;
+            return Ok(());
+        }
+        let want = (request.head_len + length - buf.len()).min(chunk.len());
+        match tokio::time::timeout_at(deadline, socket.read(&mut chunk[..want])).await {
+            Ok(Ok(0)) => {
+                return Err(Response::text(
+                    Status::BAD_REQUEST,
+                    &format!("the connection closed before the {length} byte body was received"),
+                ))
+            }
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Ok(Err(e)) => {
+                return Err(Response::text(Status::BAD_REQUEST, &format!("reading the request body: {e}")))
+            }
+            Err(_) => {
+                let message = format!("request body not received within {:?}", limits.read_timeout);
+                return Err(Response::text(Status::REQUEST_TIMEOUT, &message));
+            }
+        }
+    }
+}
+
 /// After the response (and our FIN): discard what the client still sends
 /// until it closes, for at most `limit`, so unread bytes do not make the
 /// kernel reset the connection and lose the response.
@@ -448,6 +514,32 @@ async fn linger<S: AsyncRead + Unpin>(socket: &mut S, limit: Duration) {
     .await;
 }
 
+/// 405 for `request`, naming the methods `allow`ed.
+fn not_allowed(request: &Request, allow: &'static str) -> Response {
+    let message = format!("method {} not allowed on {} (allowed: {allow})", request.method, request.path);
+    let mut response = Response::text(Status::METHOD_NOT_ALLOWED, &message);
+    response.allow = Some(allow);
+    response
+}
+
+/// The replay endpoints: `/v1/replay` and `/v1/replay/N`.
+fn route_replay(request: &Request, replays: Option<&Replays>) -> Response {
+    let item = request.path.strip_prefix("/v1/replay/");
+    let allow = if item.is_some() { "GET, HEAD" } else { "GET, HEAD, POST" };
+    let method = request.method.as_str();
+    if !(matches!(method, "GET" | "HEAD") || (method == "POST" && item.is_none())) {
+        return not_allowed(request, allow);
+    }
+    let Some(replays) = replays else {
+        return Response::text(Status::UNAVAILABLE, "replay through the API is not enabled here");
+    };
+    match (method, item) {
+        ("POST", _) => replays.start(&request.body),
+        (_, Some(id)) => replays.get(id),
+        (_, None) => replays.list(),
+    }
+}
+
 /// The response to a request.
 fn route(request: &Request, sources: &Sources, now: u64) -> Response {
     const ALLOW: &str = "GET, HEAD";
@@ -455,16 +547,19 @@ fn route(request: &Request, sources: &Sources, now: u64) -> Response {
     let render = match path {
         "/status" => render_status,
         "/metrics" => render_metrics,
+        "/v1/replay" => return route_replay(request, sources.replay.as_deref()),
+        p if p.strip_prefix("/v1/replay/").is_some_and(|id| !id.is_empty() && !id.contains('/')) => {
+            return route_replay(request, sources.replay.as_deref())
+        }
         _ => {
-            let message = format!("not found: {path} (the endpoints are /status and /metrics)");
+            let message = format!(
+                "not found: {path} (the endpoints are /status, /metrics, /v1/replay and /v1/replay/N)"
+            );
             return Response::text(Status::NOT_FOUND, &message);
         }
     };
     if !matches!(request.method.as_str(), "GET" | "HEAD") {
-        let message = format!("method {} not allowed on {path} (allowed: {ALLOW})", request.method);
-        let mut response = Response::text(Status::METHOD_NOT_ALLOWED, &message);
-        response.allow = Some(ALLOW);
-        return response;
+        return not_allowed(request, ALLOW);
     }
     let stream = sources.stream.load();
     let ring = sources.ring.as_ref().map(|r| r.load());

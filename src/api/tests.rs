@@ -49,11 +49,20 @@ impl Server {
     }
 
     async fn start_with(security: Security, with_ring: bool, limits: Limits) -> Server {
+        Server::start_full(security, with_ring, None, limits).await
+    }
+
+    async fn start_full(
+        security: Security,
+        with_ring: bool,
+        replay: Option<Arc<Replays>>,
+        limits: Limits,
+    ) -> Server {
         let listener = bind("127.0.0.1:0", &security).await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let stream = Arc::new(Published::new(sample_stream()));
         let ring = with_ring.then(|| Arc::new(Published::new(sample_ring())));
-        let sources = Sources { stream: stream.clone(), ring };
+        let sources = Sources { stream: stream.clone(), ring, replay };
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(serve_with(listener, sources, security, stop_rx, limits));
         Server { addr, stop, task, stream }
@@ -377,7 +386,8 @@ async fn stop_turns_the_server_off() {
 async fn a_dropped_stop_sender_stops_too() {
     let open = Security::default();
     let listener = bind("127.0.0.1:0", &open).await.unwrap();
-    let sources = Sources { stream: Arc::new(Published::new(StreamStatus::default())), ring: None };
+    let sources =
+        Sources { stream: Arc::new(Published::new(StreamStatus::default())), ring: None, replay: None };
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(serve(listener, sources.clone(), open.clone(), stop_rx));
     drop(stop);
@@ -684,4 +694,91 @@ fn bad_tls_files_are_named() {
     assert!(matches!(Security::load(None, None, Some(&key)), Err(ApiError::TlsHalf)));
     assert!(Security::load(None, Some(&cert), Some(&key)).unwrap().tls.is_some());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn post_replay(body: &str, authorization: Option<&str>) -> String {
+    let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    format!("POST /v1/replay HTTP/1.1\r\nHost: a\r\n{auth}Content-Length: {}\r\n\r\n{body}", body.len())
+}
+
+#[tokio::test]
+async fn replay_endpoints_over_http() {
+    let login: Login = Arc::new(|host: &str, port| {
+        gapless_protocol::client::ConnectOptions::new(host, port, "gapless_apply")
+    });
+    let dir = std::env::temp_dir().join(format!("gapless-api-http-replay-{}", std::process::id()));
+    let replays = Arc::new(Replays::new(Some(dir.join("no-ring")), Some(login)));
+    let server = Server::start_full(with_token(), true, Some(replays), fast()).await;
+    let right = format!("Bearer {TOKEN}");
+    let body = r#"{"target":"127.0.0.1:1","after_gtid":"0-1-1"}"#;
+
+    // Without the token: 401, and nothing is started.
+    for auth in [None, Some("Bearer wrong-token-0123456789")] {
+        assert_refused(&server.request(post_replay(body, auth).as_bytes()).await, "POST without the token");
+    }
+    let raw = "POST /v1/replay HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_refused(&server.request(raw.as_bytes()).await, "POST without the token or a length");
+    let list = server.request(get_request("/v1/replay", Some(&right)).as_bytes()).await;
+    assert_eq!((list.status, list.json()), (200, serde_json::json!([])));
+
+    // Lengths: required, limited, and the body must arrive in time.
+    let raw = format!("POST /v1/replay HTTP/1.1\r\nHost: a\r\nAuthorization: {right}\r\n\r\n{body}");
+    let reply = server.request(raw.as_bytes()).await;
+    assert_eq!(reply.status, 411, "{}", reply.text());
+    let raw = format!(
+        "POST /v1/replay HTTP/1.1\r\nHost: a\r\nAuthorization: {right}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    );
+    assert_eq!(server.request(raw.as_bytes()).await.status, 411);
+    let big = format!("{{\"target\":\"h:1\",\"after\":\"{}:4\"}}", "f".repeat(70_000));
+    let reply = server.request(post_replay(&big, Some(&right)).as_bytes()).await;
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    let raw = format!(
+        "POST /v1/replay HTTP/1.1\r\nHost: a\r\nAuthorization: {right}\r\nContent-Length: 50\r\n\r\n{{\"tar"
+    );
+    assert_eq!(server.request(raw.as_bytes()).await.status, 408);
+    let reply = server.request(post_replay(r#"{"target":"nowhere"}"#, Some(&right)).as_bytes()).await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.text().contains("HOST:PORT"), "{}", reply.text());
+
+    // Methods.
+    let raw = format!("PUT /v1/replay HTTP/1.1\r\nHost: a\r\nAuthorization: {right}\r\n\r\n");
+    let reply = server.request(raw.as_bytes()).await;
+    assert_eq!((reply.status, reply.header("Allow")), (405, Some("GET, HEAD, POST")));
+    let raw = format!(
+        "POST /v1/replay/1 HTTP/1.1\r\nHost: a\r\nAuthorization: {right}\r\nContent-Length: 0\r\n\r\n"
+    );
+    let reply = server.request(raw.as_bytes()).await;
+    assert_eq!((reply.status, reply.header("Allow")), (405, Some("GET, HEAD")));
+    assert_eq!(server.request(get_request("/v1/replay/1", Some(&right)).as_bytes()).await.status, 404);
+    assert_eq!(server.request(get_request("/v1/replay/1/x", Some(&right)).as_bytes()).await.status, 404);
+
+    // Started: 202, then it fails (there is no ring) and says why.
+    let reply = server.request(post_replay(body, Some(&right)).as_bytes()).await;
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    assert_eq!(reply.json(), serde_json::json!({"id": 1, "url": "/v1/replay/1"}));
+    let job = finishes(async {
+        loop {
+            let job = server.request(get_request("/v1/replay/1", Some(&right)).as_bytes()).await.json();
+            if job["state"] != "running" {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(job["error"].as_str().is_some_and(|e| e.contains("no-ring")), "{job}");
+    let list = server.request(get_request("/v1/replay", Some(&right)).as_bytes()).await.json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    server.shut_down().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn replay_endpoints_without_replays_are_unavailable() {
+    let server = Server::start(true, fast()).await;
+    let reply = server.request(post_replay(r#"{"target":"h:1"}"#, None).as_bytes()).await;
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert_eq!(server.get("/v1/replay").await.status, 503);
+    server.shut_down().await;
 }

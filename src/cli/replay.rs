@@ -98,6 +98,7 @@ impl ReplayArgs {
             },
             dry_run: self.dry_run,
             deadline,
+            progress: None,
         })
     }
 }

@@ -109,7 +109,7 @@ pub struct StreamArgs {
     #[arg(long, value_name = "MS", default_value = "1000", requires = "ring")]
     pub fsync_interval: u64,
     /// Serve /status (JSON) and /metrics (Prometheus) on this address, e.g.
-    /// 127.0.0.1:9306. Without --api-token-file only a loopback address is
+    /// 127.0.0.1:9306 (and /v1/replay with --apply-password-file). Without --api-token-file only a loopback address is
     /// accepted.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
@@ -127,6 +127,9 @@ pub struct StreamArgs {
     /// The private key (PEM, unencrypted) of --api-tls-cert.
     #[arg(long, value_name = "FILE", requires_all = ["listen", "api_tls_cert"])]
     pub api_tls_key: Option<PathBuf>,
+    /// Replays through the --listen API (boxed: they are seldom given).
+    #[command(flatten)]
+    pub apply: Box<ApplyArgs>,
     /// Acknowledge semi-sync transactions once written out (when the primary
     /// has semi-sync enabled).
     #[arg(long)]
@@ -144,6 +147,22 @@ pub struct StreamArgs {
     /// Login and TLS.
     #[command(flatten)]
     pub login: LoginArgs,
+}
+
+/// How replays started through the `--listen` API (`POST /v1/replay`) log
+/// in to their target.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The user replays started through the --listen API (POST /v1/replay)
+    /// log in to their target as: mysql://USER@TARGET, with
+    /// --apply-password-file and the --ssl-* options of the source.
+    #[arg(long, value_name = "USER", default_value = "gapless_apply")]
+    pub apply_user: String,
+    /// File holding --apply-user's password (first line); must not be
+    /// readable by group or others. Enables POST /v1/replay on the --listen
+    /// API (without it that answers 503).
+    #[arg(long, value_name = "FILE", requires_all = ["listen", "ring"])]
+    pub apply_password_file: Option<PathBuf>,
 }
 
 /// How to log in to a server: the password's source and TLS (shared by the
@@ -260,6 +279,36 @@ pub fn read_password(file: Option<&Path>) -> anyhow::Result<Password> {
     Ok(std::env::var_os(PASSWORD_ENV).map(|p| Password::new(p.into_encoded_bytes())).unwrap_or_default())
 }
 
+/// How replays started through the API log in to a target: `--apply-user`
+/// with the password of `--apply-password-file` (read and checked now), and
+/// the TLS settings of the source. `None` without `--apply-password-file`.
+fn apply_login(args: &StreamArgs) -> anyhow::Result<Option<api::Login>> {
+    let Some(path) = &args.apply.apply_password_file else { return Ok(None) };
+    crate::private_file::check_private(path)
+        .map_err(|why| anyhow::anyhow!("--apply-password-file {}: {why}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--apply-password-file: reading {}", path.display()))?;
+    let password = Password::new(text.lines().next().unwrap_or("").as_bytes());
+    let user = args.apply.apply_user.clone();
+    if user.is_empty() {
+        bail!("--apply-user: empty user name");
+    }
+    let tls = TlsOptions {
+        mode: args.login.ssl_mode,
+        ca: args.login.ssl_ca.clone(),
+        cert: args.login.ssl_cert.clone(),
+        key: args.login.ssl_key.clone(),
+    };
+    // --server-public-key is the source's key, not a target's: a target's
+    // is asked from it when needed.
+    Ok(Some(Arc::new(move |host: &str, port| {
+        let mut connect = ConnectOptions::new(host, port, user.clone());
+        connect.password = password.clone();
+        connect.tls = tls.clone();
+        connect
+    })))
+}
+
 /// Parses `FILE:POS`.
 fn parse_file_pos(s: &str) -> anyhow::Result<DumpFrom> {
     let (file, pos) = s.rsplit_once(':').with_context(|| format!("--from {s:?}: expected FILE:POS"))?;
@@ -344,6 +393,10 @@ pub fn run(args: StreamArgs) -> anyhow::Result<i32> {
         }
         None => stdout_sink(args.format.unwrap_or(StreamFormat::Text)),
     };
+    let replays = match &args.listen {
+        Some(_) => Some(Arc::new(api::Replays::new(args.ring.clone(), apply_login(&args)?))),
+        None => None,
+    };
     let listener = match &args.listen {
         Some(addr) => {
             let security = api::Security::load(
@@ -362,7 +415,8 @@ pub fn run(args: StreamArgs) -> anyhow::Result<i32> {
             let _ = tx.send(true);
         });
         if let Some((listener, security)) = listener {
-            let sources = api::Sources { stream: Arc::clone(&status), ring: ring_status.clone() };
+            let sources =
+                api::Sources { stream: Arc::clone(&status), ring: ring_status.clone(), replay: replays };
             let stop = rx.clone();
             tokio::spawn(async move {
                 if let Err(e) = api::serve(listener, sources, security, stop).await {

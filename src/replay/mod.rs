@@ -126,6 +126,9 @@ pub struct ReplayPlan {
     pub dry_run: bool,
     /// Stop (and fail) once this much time has passed.
     pub deadline: Option<Duration>,
+    /// When given, set to the number of transactions applied so far as
+    /// they are (for a caller that shows the progress).
+    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 /// One transaction applied (or, with `--dry-run`, to apply).
@@ -312,7 +315,13 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
     let mut batch = Batch::default();
     let mut units = reader.units(reader.start());
     let mut records = Vec::new();
-    let mut apply = Applier { conn: conn.as_mut(), dry_run: plan.dry_run, out, target: &target };
+    let mut apply = Applier {
+        conn: conn.as_mut(),
+        dry_run: plan.dry_run,
+        out,
+        target: &target,
+        progress: plan.progress.as_deref(),
+    };
     while let Some(at) = units.next_into(&mut records) {
         let unit = Unit { at: at?, records: std::mem::take(&mut records) };
         let received = to_received(&unit);
@@ -446,6 +455,14 @@ struct Applier<'a> {
     dry_run: bool,
     out: &'a mut dyn Write,
     target: &'a str,
+    progress: Option<&'a std::sync::atomic::AtomicUsize>,
+}
+
+/// Publishes how many transactions `report` has applied.
+fn progressed(progress: Option<&std::sync::atomic::AtomicUsize>, report: &Report) {
+    if let Some(progress) = progress {
+        progress.store(report.applied.len(), std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Applier<'_> {
@@ -469,11 +486,13 @@ impl Applier<'_> {
         let Some(c) = self.conn.as_deref_mut().filter(|_| !self.dry_run) else {
             self.out.write_all(sql.as_bytes())?;
             report.applied.extend(transactions);
+            progressed(self.progress, report);
             return Ok(());
         };
         let Err(error) = c.query(&sql).await else {
             log_applied(&transactions);
             report.applied.extend(transactions);
+            progressed(self.progress, report);
             return Ok(());
         };
         let _ = c.query("ROLLBACK").await;
@@ -487,6 +506,7 @@ impl Applier<'_> {
                 _ => {}
             }
         }
+        progressed(self.progress, report);
         let (t, unit) = failed.expect("a failed batch has a transaction that did not commit");
         let (event, error) = match failing_event(c, format, names, &unit).await {
             Some((event, again)) => (Some(event), again),
@@ -535,6 +555,7 @@ impl Applier<'_> {
             }
         }
         report.applied.push(t);
+        progressed(self.progress, report);
         Ok(())
     }
 }
