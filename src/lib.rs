@@ -8,12 +8,14 @@
 //! - [`ring`]: the crash-safe on-disk ring of the primary's recent binlog;
 //! - [`replay`]: applying what a promoted replica lacks from the ring;
 //! - [`api`]: the HTTP status API (`/status` JSON, `/metrics` for Prometheus);
+//! - [`hook`]: the commands orchestrator runs in its failover hooks;
 //! - [`cli`]: command-line flags and their checks.
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod cli;
 pub mod decode;
+pub mod hook;
 pub mod private_file;
 pub mod render;
 pub mod replay;

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod hook;
 pub mod replay;
 pub mod stream;
 
@@ -45,6 +46,14 @@ pub enum Command {
     /// first error rolls it back and stops. A second run applies nothing.
     /// The password comes from $GAPLESS_PASSWORD or --password-file.
     Replay(replay::ReplayArgs),
+    /// The commands for orchestrator's hook lists (docs/orchestrator.md).
+    ///
+    /// `pre-failover` checks the sidecar is ready; `post-master-failover`
+    /// has it replay onto the promoted replica what it lacks. They read
+    /// orchestrator's placeholders as flags and its ORC_* variables (flags
+    /// win), log each step with the recovery UID to stdout (and
+    /// --log-file), and exit 0 done, 1 failed, 2 bad input.
+    Hook(hook::HookArgs),
 }
 
 /// Exit codes: 0 success, 1 the work failed (bad input, I/O), 2 usage error
@@ -75,6 +84,7 @@ pub fn run(cli: Cli) -> i32 {
             init_logging();
             replay::run(args)
         }
+        Command::Hook(args) => return hook::run(args),
     };
     match result {
         Ok(code) => code,

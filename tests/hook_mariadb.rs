@@ -1,0 +1,305 @@
+//! `gapless hook` against real MariaDB servers: a primary, a replica that
+//! stopped replicating before the last transactions (the promoted one), and
+//! the sidecar (`gapless stream --ring --listen` with an apply user). The
+//! post-master-failover hook runs as orchestrator runs it (a process, ORC_*
+//! variables set) and completes the replica; a second run with the same
+//! recovery UID does nothing, nor does a graceful takeover; an unsubstituted
+//! placeholder exits 2.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use common::server::{Server, Streamer};
+use common::{mariadb_here, repo, wait_until};
+use serde_json::Value;
+
+const PASSWORD: &str = "hook-repl-pw-5d21";
+const APPLY_PASSWORD: &str = "hook-apply-pw-8e07";
+const TOKEN: &str = "hook-token-0123456789abcdef0123";
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = repo().join("target/tmp").join(format!("hook-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn private_file(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// GET with the token; the status and the body.
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
+    conn.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let raw =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    conn.write_all(raw.as_bytes()).expect("send");
+    let mut out = Vec::new();
+    conn.read_to_end(&mut out).expect("read");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no head: {text:?}"));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{head}"));
+    (status, body.to_string())
+}
+
+/// How many replays the sidecar has run.
+fn replays(port: u16) -> usize {
+    let (status, body) = get(port, "/v1/replay");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Value>(&body).expect("json").as_array().expect("array").len()
+}
+
+fn contents(server: &Server) -> String {
+    server.sql("SELECT id, v FROM d.t ORDER BY id; SELECT k, note FROM d.u ORDER BY k;")
+}
+
+fn wait_ring_holds(ring: &Path, gtid: &str) {
+    let needle = format!("\"gtid\":\"{gtid}\"");
+    wait_until(Duration::from_secs(60), &format!("the ring to hold {gtid}"), || {
+        common::gapless()
+            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&needle))
+    });
+}
+
+/// Runs `gapless hook STEP ARGS` with these ORC_* variables (and no
+/// others from the test's own environment).
+fn hook(step: &str, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
+    let mut cmd = common::gapless();
+    cmd.arg("hook").arg(step).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ORC_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let Output { status, stdout, stderr } = cmd.output().expect("gapless hook");
+    let text = format!("{}{}", String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
+    (status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn the_post_failover_hook_completes_the_successor_once() {
+    if !mariadb_here() {
+        return;
+    }
+    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL"];
+    let primary = Server::start("hookprimary", 1, 26000, &opts);
+    let replica = Server::start("hookreplica", 2, 26200, &opts);
+    primary.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    replica.sql(&format!(
+        "SET sql_log_bin = 0; CREATE USER 'applier'@'%' IDENTIFIED BY '{APPLY_PASSWORD}'; \
+         GRANT ALL ON *.* TO 'applier'@'%';"
+    ));
+
+    let dir = scratch("main");
+    let ring = dir.join("ring");
+    let token_file = dir.join("token");
+    let apply_file = dir.join("apply-password");
+    let state_dir = dir.join("state");
+    let log_file = dir.join("hook.log");
+    private_file(&token_file, &format!("{TOKEN}\n"));
+    private_file(&apply_file, &format!("{APPLY_PASSWORD}\n"));
+    let api_port = free_port();
+    let listen = format!("127.0.0.1:{api_port}");
+    let mut sidecar = Streamer::spawn(
+        &[
+            "--source",
+            &primary.url("repl"),
+            "--from-gtid",
+            "",
+            "--ring",
+            &ring.display().to_string(),
+            "--ssl-mode",
+            "DISABLED",
+            "--listen",
+            &listen,
+            "--api-token-file",
+            &token_file.display().to_string(),
+            "--apply-user",
+            "applier",
+            "--apply-password-file",
+            &apply_file.display().to_string(),
+        ],
+        PASSWORD,
+        "hooksidecar",
+    );
+
+    // The first half reaches the replica too.
+    replica.sql(&format!(
+        "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, MASTER_USER = 'repl', \
+         MASTER_PASSWORD = '{PASSWORD}', MASTER_USE_GTID = slave_pos; START SLAVE;",
+        primary.port
+    ));
+    primary.sql(
+        "CREATE DATABASE d; \
+         CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB; \
+         CREATE TABLE d.u (k VARCHAR(16) PRIMARY KEY, note TEXT) ENGINE=InnoDB;",
+    );
+    let mut first = String::new();
+    for i in 1..=20 {
+        first.push_str(&format!("INSERT INTO d.t VALUES ({i}, 'row {i}');\n"));
+    }
+    primary.sql(&first);
+    let half = primary.value("SELECT @@gtid_binlog_pos");
+    wait_until(Duration::from_secs(60), "the replica to catch up", || {
+        replica.value("SELECT @@gtid_slave_pos") == half
+    });
+    replica.sql("STOP SLAVE;");
+
+    // The second half only the primary (and the ring) has.
+    let mut second = String::new();
+    for i in 21..=40 {
+        second.push_str(&format!("INSERT INTO d.t VALUES ({i}, 'row {i}');\n"));
+        if i % 10 == 0 {
+            second.push_str(&format!("UPDATE d.t SET v = CONCAT(v, ' updated') WHERE id = {};\n", i - 5));
+            second.push_str(&format!("DELETE FROM d.t WHERE id = {};\n", i - 7));
+            second.push_str(&format!("INSERT INTO d.u VALUES ('k{i}', 'note {i} ''quoted''');\n"));
+        }
+    }
+    second.push_str(
+        "BEGIN; INSERT INTO d.u VALUES ('multi', NULL); UPDATE d.t SET v = 'x' WHERE id < 3; COMMIT;\n",
+    );
+    primary.sql(&second);
+    let final_pos = primary.value("SELECT @@gtid_binlog_pos");
+    let expected = contents(&primary);
+    wait_ring_holds(&ring, &final_pos);
+    assert_ne!(contents(&replica), expected, "the replica lags");
+    // What orchestrator does to the promoted replica before its post hook.
+    replica.sql("RESET SLAVE ALL; SET GLOBAL read_only = 0;");
+    wait_until(Duration::from_secs(30), "the API to listen", || {
+        TcpStream::connect(("127.0.0.1", api_port)).is_ok()
+    });
+
+    let sidecar_url = format!("http://127.0.0.1:{api_port}");
+    let common_args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "--sidecar",
+            &sidecar_url,
+            "--sidecar-token-file",
+            &token_file.display().to_string(),
+            "--state-dir",
+            &state_dir.display().to_string(),
+            "--log-file",
+            &log_file.display().to_string(),
+            "--deadline",
+            "60",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let orc = |uid: &str, failure_type: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("ORC_FAILURE_TYPE", failure_type.to_string()),
+            ("ORC_COMMAND", String::new()),
+            ("ORC_FAILED_HOST", "127.0.0.1".into()),
+            ("ORC_FAILED_PORT", primary.port.to_string()),
+            ("ORC_FAILURE_CLUSTER_ALIAS", "shop".into()),
+            ("ORC_FAILURE_CLUSTER_DOMAIN", "shop.example".into()),
+            ("ORC_SUCCESSOR_HOST", "127.0.0.1".into()),
+            ("ORC_SUCCESSOR_PORT", replica.port.to_string()),
+            ("ORC_SUCCESSOR_BINLOG_COORDINATES", "mariadb-bin.000001:4".into()),
+            ("ORC_REPLICA_HOSTS", String::new()),
+            ("ORC_RECOVERY_UID", uid.to_string()),
+        ]
+    };
+    let run = |extra: &[&str], env: &[(&str, String)]| {
+        let args = common_args(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        hook("post-master-failover", &args, env)
+    };
+
+    // The pre hook: the sidecar is ready.
+    let (code, out) = hook(
+        "pre-failover",
+        &["--sidecar", &sidecar_url, "--sidecar-token-file", &token_file.display().to_string(), "--veto"],
+        &orc("rec-1", "DeadMaster"),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("recovery=rec-1") && out.contains("is ready"), "{out}");
+
+    // DeadMaster: completed.
+    let (code, out) = run(&["--VipAddr", "10.0.0.100", "--InterFace", "eth0"], &orc("rec-1", "DeadMaster"));
+    assert_eq!(code, 0, "{out}\nsidecar log:\n{}", sidecar.log());
+    assert!(out.contains("succeeded"), "{out}");
+    assert!(out.contains("VIP move is not implemented yet; not moving"), "{out}");
+    assert!(out.lines().all(|l| l.contains("recovery=rec-1")), "{out}");
+    assert_eq!(contents(&replica), expected, "the successor has every row");
+    assert_eq!(replica.value("SELECT @@gtid_binlog_pos"), final_pos, "with the original GTIDs");
+    assert_eq!(replays(api_port), 1);
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(state_dir.join("rec-1.done")).expect("record"))
+            .expect("json");
+    assert_eq!(record["recovery_uid"], "rec-1");
+    assert_eq!(record["successor"], format!("127.0.0.1:{}", replica.port));
+    assert!(record["summary"]["applied"].as_u64().expect("applied") >= 20, "{record}");
+    assert_eq!(record["summary"]["last_gtid"], final_pos.as_str(), "{record}");
+
+    // Again, same recovery: already done, nothing new.
+    let (code, out) = run(&[], &orc("rec-1", "DeadMaster"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("already done for recovery rec-1"), "{out}");
+    assert_eq!(replays(api_port), 1, "no new replay");
+
+    // A graceful takeover: orchestrator says DeadMaster with its command,
+    // or an explicit failure type.
+    let mut graceful = orc("rec-2", "DeadMaster");
+    graceful[1].1 = "graceful-master-takeover".into();
+    let (code, out) = run(&[], &graceful);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("not a dead-primary failover") && out.contains("nothing to do"), "{out}");
+    let (code, out) = run(&[], &orc("rec-3", "GracefulMasterTakeover"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("not a dead-primary failover (GracefulMasterTakeover): nothing to do"), "{out}");
+    assert_eq!(replays(api_port), 1, "no new replay");
+    assert!(!state_dir.join("rec-2.done").exists() && !state_dir.join("rec-3.done").exists());
+
+    // An unsubstituted placeholder: exit 2, naming the flag.
+    let (code, out) = run(&["--successor-host", "{successorHost}"], &orc("rec-4", "DeadMaster"));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--successor-host") && out.contains("{successorHost}"), "{out}");
+    assert_eq!(replays(api_port), 1, "no new replay");
+    assert!(!state_dir.join("rec-4.done").exists());
+
+    // Every step was logged to the file too, with its recovery UID.
+    let logged = std::fs::read_to_string(&log_file).expect("log file");
+    eprintln!("hook log:\n{logged}");
+    for uid in ["rec-1", "rec-2", "rec-3", "rec-4"] {
+        assert!(logged.contains(&format!("recovery={uid}:")), "{uid}: {logged}");
+    }
+    assert!(logged.contains("already done for recovery rec-1"), "{logged}");
+
+    // The pre hook against no sidecar: a warning, or a veto.
+    let nobody = format!("http://127.0.0.1:{}", free_port());
+    let (code, out) =
+        hook("pre-failover", &["--sidecar", &nobody, "--deadline", "5"], &orc("rec-5", "DeadMaster"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("WARN") && out.contains("not ready"), "{out}");
+    let (code, out) = hook(
+        "pre-failover",
+        &["--sidecar", &nobody, "--deadline", "5", "--veto"],
+        &orc("rec-5", "DeadMaster"),
+    );
+    assert_eq!(code, 1, "{out}");
+
+    assert_eq!(sidecar.stop(), 0, "{}", sidecar.log());
+    let _ = std::fs::remove_dir_all(&dir);
+}
