@@ -21,7 +21,7 @@ mod http;
 pub mod metrics;
 pub mod replay;
 pub mod status;
-mod time;
+pub(crate) mod time;
 mod tls;
 
 use std::net::{IpAddr, SocketAddr};
