@@ -5,73 +5,21 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::server::{Server, Streamer};
-use common::{mariadb_here, repo, wait_until};
+use common::server::Server;
+use common::sidecar::{
+    contents, create_apply_user, http, row_changes, scratch, wait_ring_holds, ApiSidecar, TABLES,
+};
+use common::{mariadb_here, wait_until};
 use serde_json::Value;
 
 const PASSWORD: &str = "api-replay-pw-7c3e";
 const APPLY_PASSWORD: &str = "api-apply-pw-91b4";
 const TOKEN: &str = "api-replay-token-0123456789abcdef";
 
-fn scratch(tag: &str) -> PathBuf {
-    let dir = repo().join("target/tmp").join(format!("apirp-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-/// A file only its owner can read.
-fn private_file(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).expect("write");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-}
-
-/// A free port on 127.0.0.1 (bound and released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-/// One request; returns the status and the body.
-fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
-    conn.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
-    if let Some(token) = token {
-        raw.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
-    if let Some(body) = body {
-        raw.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
-    }
-    raw.push_str("\r\n");
-    raw.push_str(body.unwrap_or(""));
-    conn.write_all(raw.as_bytes()).expect("send");
-    let mut out = Vec::new();
-    conn.read_to_end(&mut out).expect("read");
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no head: {text:?}"));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{head}"));
-    (status, body.to_string())
-}
-
 fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
-/// Waits until the ring holds the transaction with this GTID.
-fn wait_ring_holds(ring: &Path, gtid: &str) {
-    let needle = format!("\"gtid\":\"{gtid}\"");
-    wait_until(Duration::from_secs(60), &format!("the ring to hold {gtid}"), || {
-        common::gapless()
-            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&needle))
-    });
 }
 
 /// Polls the job until it is no longer running; returns it.
@@ -86,10 +34,6 @@ fn wait_job(port: u16, url: &str) -> Value {
     job
 }
 
-fn contents(server: &Server) -> String {
-    server.sql("SELECT id, v FROM d.t ORDER BY id; SELECT k, note FROM d.u ORDER BY k;")
-}
-
 #[test]
 fn a_replay_started_through_the_api_gives_the_target_every_transaction() {
     if !mariadb_here() {
@@ -99,66 +43,17 @@ fn a_replay_started_through_the_api_gives_the_target_every_transaction() {
     let primary = Server::start("apirpprimary", 1, 25000, &opts);
     let target = Server::start("apirptarget", 2, 25200, &opts);
     primary.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
-    target.sql(&format!(
-        "SET sql_log_bin = 0; CREATE USER 'applier'@'%' IDENTIFIED BY '{APPLY_PASSWORD}'; \
-         GRANT ALL ON *.* TO 'applier'@'%';"
-    ));
+    create_apply_user(&target, "applier", APPLY_PASSWORD);
+    let dir = scratch("api-replay");
+    let sidecar =
+        ApiSidecar::start(&primary, &dir, PASSWORD, TOKEN, ("applier", APPLY_PASSWORD), "apirpsidecar");
+    let (api_port, ring, mut sidecar) = (sidecar.port, sidecar.ring, sidecar.streamer);
 
-    let dir = scratch("main");
-    let ring = dir.join("ring");
-    let token_file = dir.join("token");
-    let apply_file = dir.join("apply-password");
-    private_file(&token_file, &format!("{TOKEN}\n"));
-    private_file(&apply_file, &format!("{APPLY_PASSWORD}\n"));
-    let api_port = free_port();
-    let listen = format!("127.0.0.1:{api_port}");
-    let mut sidecar = Streamer::spawn(
-        &[
-            "--source",
-            &primary.url("repl"),
-            "--from-gtid",
-            "",
-            "--ring",
-            &ring.display().to_string(),
-            "--ssl-mode",
-            "DISABLED",
-            "--listen",
-            &listen,
-            "--api-token-file",
-            &token_file.display().to_string(),
-            "--apply-user",
-            "applier",
-            "--apply-password-file",
-            &apply_file.display().to_string(),
-        ],
-        PASSWORD,
-        "apirpsidecar",
-    );
-
-    primary.sql(
-        "CREATE DATABASE d; \
-         CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB; \
-         CREATE TABLE d.u (k VARCHAR(16) PRIMARY KEY, note TEXT) ENGINE=InnoDB;",
-    );
-    let mut rows = String::new();
-    for i in 1..=40 {
-        rows.push_str(&format!("INSERT INTO d.t VALUES ({i}, 'row {i}');\n"));
-        if i % 10 == 0 {
-            rows.push_str(&format!("UPDATE d.t SET v = CONCAT(v, ' updated') WHERE id = {};\n", i - 5));
-            rows.push_str(&format!("DELETE FROM d.t WHERE id = {};\n", i - 7));
-            rows.push_str(&format!("INSERT INTO d.u VALUES ('k{i}', 'note {i} ''quoted''');\n"));
-        }
-    }
-    rows.push_str(
-        "BEGIN; INSERT INTO d.u VALUES ('multi', NULL); UPDATE d.t SET v = 'x' WHERE id < 3; COMMIT;\n",
-    );
-    primary.sql(&rows);
+    primary.sql(TABLES);
+    primary.sql(&row_changes(1, 40));
     let final_pos = primary.value("SELECT @@gtid_binlog_pos");
     let expected = contents(&primary);
     wait_ring_holds(&ring, &final_pos);
-    wait_until(Duration::from_secs(30), "the API to listen", || {
-        TcpStream::connect(("127.0.0.1", api_port)).is_ok()
-    });
 
     // The target is fresh: start after the empty position (--auto would
     // find neither GTIDs nor replication coordinates there).

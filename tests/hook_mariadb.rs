@@ -8,50 +8,23 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::server::{Server, Streamer};
-use common::{mariadb_here, repo, wait_until};
+use common::server::Server;
+use common::sidecar::{
+    contents, create_apply_user, free_port, http, row_changes, scratch, wait_ring_holds, ApiSidecar, TABLES,
+};
+use common::{mariadb_here, wait_until};
 use serde_json::Value;
 
 const PASSWORD: &str = "hook-repl-pw-5d21";
 const APPLY_PASSWORD: &str = "hook-apply-pw-8e07";
 const TOKEN: &str = "hook-token-0123456789abcdef0123";
 
-fn scratch(tag: &str) -> PathBuf {
-    let dir = repo().join("target/tmp").join(format!("hook-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn private_file(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).expect("write");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
 /// GET with the token; the status and the body.
 fn get(port: u16, path: &str) -> (u16, String) {
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
-    conn.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let raw =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
-    conn.write_all(raw.as_bytes()).expect("send");
-    let mut out = Vec::new();
-    conn.read_to_end(&mut out).expect("read");
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no head: {text:?}"));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{head}"));
-    (status, body.to_string())
+    http(port, "GET", path, Some(TOKEN), None)
 }
 
 /// How many replays the sidecar has run.
@@ -59,20 +32,6 @@ fn replays(port: u16) -> usize {
     let (status, body) = get(port, "/v1/replay");
     assert_eq!(status, 200, "{body}");
     serde_json::from_str::<Value>(&body).expect("json").as_array().expect("array").len()
-}
-
-fn contents(server: &Server) -> String {
-    server.sql("SELECT id, v FROM d.t ORDER BY id; SELECT k, note FROM d.u ORDER BY k;")
-}
-
-fn wait_ring_holds(ring: &Path, gtid: &str) {
-    let needle = format!("\"gtid\":\"{gtid}\"");
-    wait_until(Duration::from_secs(60), &format!("the ring to hold {gtid}"), || {
-        common::gapless()
-            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&needle))
-    });
 }
 
 /// Runs `gapless hook STEP ARGS` with these ORC_* variables (and no
@@ -102,43 +61,14 @@ fn the_post_failover_hook_completes_the_successor_once() {
     let primary = Server::start("hookprimary", 1, 26000, &opts);
     let replica = Server::start("hookreplica", 2, 26200, &opts);
     primary.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
-    replica.sql(&format!(
-        "SET sql_log_bin = 0; CREATE USER 'applier'@'%' IDENTIFIED BY '{APPLY_PASSWORD}'; \
-         GRANT ALL ON *.* TO 'applier'@'%';"
-    ));
-
-    let dir = scratch("main");
-    let ring = dir.join("ring");
-    let token_file = dir.join("token");
-    let apply_file = dir.join("apply-password");
+    create_apply_user(&replica, "applier", APPLY_PASSWORD);
+    let dir = scratch("hook");
     let state_dir = dir.join("state");
     let log_file = dir.join("hook.log");
-    private_file(&token_file, &format!("{TOKEN}\n"));
-    private_file(&apply_file, &format!("{APPLY_PASSWORD}\n"));
-    let api_port = free_port();
-    let listen = format!("127.0.0.1:{api_port}");
-    let mut sidecar = Streamer::spawn(
-        &[
-            "--source",
-            &primary.url("repl"),
-            "--from-gtid",
-            "",
-            "--ring",
-            &ring.display().to_string(),
-            "--ssl-mode",
-            "DISABLED",
-            "--listen",
-            &listen,
-            "--api-token-file",
-            &token_file.display().to_string(),
-            "--apply-user",
-            "applier",
-            "--apply-password-file",
-            &apply_file.display().to_string(),
-        ],
-        PASSWORD,
-        "hooksidecar",
-    );
+    let token_file = dir.join("token");
+    let sidecar =
+        ApiSidecar::start(&primary, &dir, PASSWORD, TOKEN, ("applier", APPLY_PASSWORD), "hooksidecar");
+    let (api_port, ring, mut sidecar) = (sidecar.port, sidecar.ring, sidecar.streamer);
 
     // The first half reaches the replica too.
     replica.sql(&format!(
@@ -146,15 +76,8 @@ fn the_post_failover_hook_completes_the_successor_once() {
          MASTER_PASSWORD = '{PASSWORD}', MASTER_USE_GTID = slave_pos; START SLAVE;",
         primary.port
     ));
-    primary.sql(
-        "CREATE DATABASE d; \
-         CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB; \
-         CREATE TABLE d.u (k VARCHAR(16) PRIMARY KEY, note TEXT) ENGINE=InnoDB;",
-    );
-    let mut first = String::new();
-    for i in 1..=20 {
-        first.push_str(&format!("INSERT INTO d.t VALUES ({i}, 'row {i}');\n"));
-    }
+    primary.sql(TABLES);
+    let first: String = (1..=20).map(|i| format!("INSERT INTO d.t VALUES ({i}, 'row {i}');\n")).collect();
     primary.sql(&first);
     let half = primary.value("SELECT @@gtid_binlog_pos");
     wait_until(Duration::from_secs(60), "the replica to catch up", || {
@@ -163,28 +86,13 @@ fn the_post_failover_hook_completes_the_successor_once() {
     replica.sql("STOP SLAVE;");
 
     // The second half only the primary (and the ring) has.
-    let mut second = String::new();
-    for i in 21..=40 {
-        second.push_str(&format!("INSERT INTO d.t VALUES ({i}, 'row {i}');\n"));
-        if i % 10 == 0 {
-            second.push_str(&format!("UPDATE d.t SET v = CONCAT(v, ' updated') WHERE id = {};\n", i - 5));
-            second.push_str(&format!("DELETE FROM d.t WHERE id = {};\n", i - 7));
-            second.push_str(&format!("INSERT INTO d.u VALUES ('k{i}', 'note {i} ''quoted''');\n"));
-        }
-    }
-    second.push_str(
-        "BEGIN; INSERT INTO d.u VALUES ('multi', NULL); UPDATE d.t SET v = 'x' WHERE id < 3; COMMIT;\n",
-    );
-    primary.sql(&second);
+    primary.sql(&row_changes(21, 40));
     let final_pos = primary.value("SELECT @@gtid_binlog_pos");
     let expected = contents(&primary);
     wait_ring_holds(&ring, &final_pos);
     assert_ne!(contents(&replica), expected, "the replica lags");
     // What orchestrator does to the promoted replica before its post hook.
     replica.sql("RESET SLAVE ALL; SET GLOBAL read_only = 0;");
-    wait_until(Duration::from_secs(30), "the API to listen", || {
-        TcpStream::connect(("127.0.0.1", api_port)).is_ok()
-    });
 
     let sidecar_url = format!("http://127.0.0.1:{api_port}");
     let common_args = |extra: &[&str]| -> Vec<String> {

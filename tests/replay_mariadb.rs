@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::server::{Server, Streamer};
+use common::sidecar::wait_ring_holds;
 use common::{mariadb_here, repo, wait_until};
 
 const PASSWORD: &str = "replay-pw-5d21";
@@ -38,22 +39,9 @@ fn sidecar_from_start(primary: &Server, ring: &Path, tag: &str) -> Streamer {
     )
 }
 
-/// Waits until the ring holds the transaction with this GTID.
-fn wait_ring_holds(ring: &Path, gtid: &str) {
-    let needle = format!("\"gtid\":\"{gtid}\"");
-    wait_until(Duration::from_secs(60), &format!("the ring to hold {gtid}"), || {
-        common::gapless()
-            .args(["decode", "--format", "jsonl", "--ring", &ring.display().to_string()])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&needle))
-    });
-}
-
-/// The user replay logs in with: it sets GTIDs and writes every table.
+/// The user replay logs in with.
 fn create_apply_user(target: &Server) {
-    target.sql(&format!(
-        "SET sql_log_bin = 0; CREATE USER 'apply'@'%' IDENTIFIED BY '{PASSWORD}'; GRANT ALL ON *.* TO 'apply'@'%';"
-    ));
+    common::sidecar::create_apply_user(target, "apply", PASSWORD);
 }
 
 /// `gapless replay` onto `target` as the apply user.

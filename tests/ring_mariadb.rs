@@ -183,14 +183,10 @@ fn newest_segment(dir: &Path) -> (PathBuf, usize, usize) {
     (path, end, at)
 }
 
-/// A GET over plain HTTP/1.1: the whole response, head and body.
+/// A GET to the status API: the status line and headers, then the body.
 fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the status API");
-    write!(conn, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
-    let mut text = String::new();
-    conn.read_to_string(&mut text).unwrap();
-    text
+    let (status, body) = common::sidecar::http(port, "GET", path, None, None);
+    format!("HTTP/1.1 {status}\r\n\r\n{body}")
 }
 
 fn patch(path: &Path, at: usize, bytes: &[u8]) {
@@ -211,7 +207,7 @@ fn the_ring_is_the_primary_binlog_byte_for_byte_and_torn_tails_are_fetched_again
     );
     primary.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
     let dir = ring_dir("eq");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::sidecar::free_port();
     let listen = format!("127.0.0.1:{port}");
     let start = ["--from", "mariadb-bin.000001:4", "--ring-size", "64M", "--listen", &listen];
     let mut s = sidecar(&primary, &dir, &start, "ringeq");
@@ -390,7 +386,7 @@ fn a_full_disk_pauses_the_stream_and_it_resumes_when_space_is_freed() {
     let filler = disk.0.join("filler");
     std::fs::write(&filler, vec![1u8; 13 << 19]).unwrap();
     let dir = disk.0.join("ring");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::sidecar::free_port();
     let listen = format!("127.0.0.1:{port}");
     let args = [
         "--from",

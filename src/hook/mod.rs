@@ -367,6 +367,20 @@ pub struct SidecarOptions {
     pub ca_file: Option<PathBuf>,
 }
 
+impl SidecarOptions {
+    /// The sidecar's client; `None` (logged) when its URL, token file or CA
+    /// file is unusable.
+    fn connect(&self, log: &mut Log) -> Option<Sidecar> {
+        match Sidecar::new(&self.url, self.token_file.as_deref(), self.ca_file.as_deref()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                log.error(format_args!("{e:#}"));
+                None
+            }
+        }
+    }
+}
+
 /// `gapless hook post-master-failover`.
 #[derive(Debug, Clone)]
 pub struct PostOptions {
@@ -456,17 +470,7 @@ pub fn post_master_failover(opts: &PostOptions, env: &dyn Fn(&str) -> Option<Str
         log.info(format_args!("already done for recovery {uid} ({}): nothing to do", done.display()));
         return EXIT_OK;
     }
-    let sidecar = match Sidecar::new(
-        &opts.sidecar.url,
-        opts.sidecar.token_file.as_deref(),
-        opts.sidecar.ca_file.as_deref(),
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            log.error(format_args!("{e:#}"));
-            return EXIT_INPUT;
-        }
-    };
+    let Some(sidecar) = opts.sidecar.connect(&mut log) else { return EXIT_INPUT };
     log.info(format_args!(
         "asking the sidecar {} to replay onto the successor {target} (mode {}, deadline {:.1} s)",
         sidecar.base(),
@@ -692,17 +696,7 @@ pub fn pre_failover(opts: &PreOptions, env: &dyn Fn(&str) -> Option<String>) -> 
     let uid = inputs.recovery_uid.clone().unwrap_or_else(|| "-".into());
     let mut log = Log::new(STEP, &uid, opts.log_file.as_deref());
     log_inputs(&mut log, &inputs);
-    let sidecar = match Sidecar::new(
-        &opts.sidecar.url,
-        opts.sidecar.token_file.as_deref(),
-        opts.sidecar.ca_file.as_deref(),
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            log.error(format_args!("{e:#}"));
-            return EXIT_INPUT;
-        }
-    };
+    let Some(sidecar) = opts.sidecar.connect(&mut log) else { return EXIT_INPUT };
     match check_ready(&sidecar, end) {
         Ok(what) => {
             log.info(format_args!("the sidecar {} is ready: {what}", sidecar.base()));

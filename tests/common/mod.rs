@@ -132,6 +132,7 @@ pub fn variant_binlogs(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub mod server;
+pub mod sidecar;
 
 /// The repository root.
 pub fn repo() -> &'static Path {
