@@ -47,7 +47,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-pub use files::PemRole;
+pub use files::{parse_certificates, parse_private_key, PemProblem, PemRole};
 
 /// How much TLS the connection demands, as the MySQL client's `--ssl-mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

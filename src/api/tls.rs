@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::pki_types::pem::{self, PemObject};
+use gapless_protocol::tls::{parse_certificates, parse_private_key, PemProblem};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
@@ -66,40 +66,25 @@ fn read(flag: &'static str, path: &Path) -> Result<Vec<u8>, ApiError> {
 
 /// Every certificate of the PEM file; at least one.
 fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, ApiError> {
-    let bytes = read(CERT_FLAG, path)?;
-    let chain = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, pem::Error>>()
-        .map_err(|e| file_error(CERT_FLAG, path, format_args!("not a PEM certificate file: {e}")))?;
-    if chain.is_empty() {
-        return Err(file_error(CERT_FLAG, path, "no certificate in it (expected PEM: BEGIN CERTIFICATE)"));
-    }
-    Ok(chain)
+    parse_certificates(&read(CERT_FLAG, path)?).map_err(|problem| match problem {
+        PemProblem::Empty => {
+            file_error(CERT_FLAG, path, "no certificate in it (expected PEM: BEGIN CERTIFICATE)")
+        }
+        other => file_error(CERT_FLAG, path, format_args!("not a PEM certificate file: {other}")),
+    })
 }
 
 /// The private key of the PEM file.
 fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, ApiError> {
     // A private key is a secret like a password: its owner's only.
     crate::private_file::check_private(path).map_err(|why| file_error(KEY_FLAG, path, why))?;
-    let bytes = read(KEY_FLAG, path)?;
-    match PrivateKeyDer::from_pem_slice(&bytes) {
-        Ok(key) => Ok(key),
-        // An encrypted key parses as "nothing found"; say what is wrong.
-        Err(pem::Error::NoItemsFound) if is_encrypted_key(&bytes) => Err(file_error(
-            KEY_FLAG,
-            path,
-            "the key is protected by a passphrase; give an unencrypted copy \
-             (openssl pkey -in KEY -out KEY.plain) and keep it mode 0600",
-        )),
-        Err(pem::Error::NoItemsFound) => {
-            Err(file_error(KEY_FLAG, path, "no private key in it (expected PEM: BEGIN PRIVATE KEY)"))
+    parse_private_key(&read(KEY_FLAG, path)?).map_err(|problem| match problem {
+        PemProblem::Empty => {
+            file_error(KEY_FLAG, path, "no private key in it (expected PEM: BEGIN PRIVATE KEY)")
         }
-        Err(e) => Err(file_error(KEY_FLAG, path, format_args!("not a PEM private key file: {e}"))),
-    }
-}
-
-fn is_encrypted_key(pem: &[u8]) -> bool {
-    let contains = |needle: &[u8]| pem.windows(needle.len()).any(|w| w == needle);
-    contains(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || contains(b"Proc-Type: 4,ENCRYPTED")
+        PemProblem::Encrypted => file_error(KEY_FLAG, path, problem),
+        other => file_error(KEY_FLAG, path, format_args!("not a PEM private key file: {other}")),
+    })
 }
 
 fn explain_identity(e: &rustls::Error) -> String {

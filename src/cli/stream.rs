@@ -192,18 +192,23 @@ pub struct LoginArgs {
 }
 
 impl LoginArgs {
+    /// The TLS settings of the flags.
+    pub fn tls(&self) -> TlsOptions {
+        TlsOptions {
+            mode: self.ssl_mode,
+            ca: self.ssl_ca.clone(),
+            cert: self.ssl_cert.clone(),
+            key: self.ssl_key.clone(),
+        }
+    }
+
     /// Connection options for the server at `url` (`flag` names it in
     /// messages), with the password and TLS files read and checked now.
     pub fn connect_options(&self, flag: &str, url: &str) -> anyhow::Result<ConnectOptions> {
         let url = SourceUrl::parse(url).with_context(|| format!("--{flag}"))?;
         let mut connect = ConnectOptions::new(url.host, url.port, url.user);
         connect.password = read_password(self.password_file.as_deref())?;
-        connect.tls = TlsOptions {
-            mode: self.ssl_mode,
-            ca: self.ssl_ca.clone(),
-            cert: self.ssl_cert.clone(),
-            key: self.ssl_key.clone(),
-        };
+        connect.tls = self.tls();
         // Bad certificate or key files are found now, not at the first connect.
         if self.ssl_ca.is_some() || self.ssl_cert.is_some() {
             connect.tls.client_config().context("TLS options")?;
@@ -269,14 +274,22 @@ impl SourceUrl {
 
 /// Reads the password: --password-file, else $GAPLESS_PASSWORD, else none.
 pub fn read_password(file: Option<&Path>) -> anyhow::Result<Password> {
-    if let Some(path) = file {
-        crate::private_file::check_private(path)
-            .map_err(|why| anyhow::anyhow!("--password-file {}: {why}", path.display()))?;
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let line = text.lines().next().unwrap_or("");
-        return Ok(Password::new(line.as_bytes()));
+    match file {
+        Some(path) => password_from_file(path, "--password-file"),
+        None => Ok(std::env::var_os(PASSWORD_ENV)
+            .map(|p| Password::new(p.into_encoded_bytes()))
+            .unwrap_or_default()),
     }
-    Ok(std::env::var_os(PASSWORD_ENV).map(|p| Password::new(p.into_encoded_bytes())).unwrap_or_default())
+}
+
+/// The password on the first line of a file only its owner may read
+/// (`flag` names it in messages).
+fn password_from_file(path: &Path, flag: &str) -> anyhow::Result<Password> {
+    crate::private_file::check_private(path)
+        .map_err(|why| anyhow::anyhow!("{flag} {}: {why}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("{flag}: reading {}", path.display()))?;
+    Ok(Password::new(text.lines().next().unwrap_or("").as_bytes()))
 }
 
 /// How replays started through the API log in to a target: `--apply-user`
@@ -284,21 +297,12 @@ pub fn read_password(file: Option<&Path>) -> anyhow::Result<Password> {
 /// the TLS settings of the source. `None` without `--apply-password-file`.
 fn apply_login(args: &StreamArgs) -> anyhow::Result<Option<api::Login>> {
     let Some(path) = &args.apply.apply_password_file else { return Ok(None) };
-    crate::private_file::check_private(path)
-        .map_err(|why| anyhow::anyhow!("--apply-password-file {}: {why}", path.display()))?;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--apply-password-file: reading {}", path.display()))?;
-    let password = Password::new(text.lines().next().unwrap_or("").as_bytes());
+    let password = password_from_file(path, "--apply-password-file")?;
     let user = args.apply.apply_user.clone();
     if user.is_empty() {
         bail!("--apply-user: empty user name");
     }
-    let tls = TlsOptions {
-        mode: args.login.ssl_mode,
-        ca: args.login.ssl_ca.clone(),
-        cert: args.login.ssl_cert.clone(),
-        key: args.login.ssl_key.clone(),
-    };
+    let tls = args.login.tls();
     // --server-public-key is the source's key, not a target's: a target's
     // is asked from it when needed.
     Ok(Some(Arc::new(move |host: &str, port| {

@@ -33,9 +33,10 @@ use tracing::{debug, info};
 use crate::render::sql::{SharedColumnNames, SqlRender};
 use crate::render::text::push_quoted;
 use crate::ring::index::cmp_coords;
-use crate::ring::record::{CRC32, RESENT};
+use crate::ring::record::{event_type, CRC32, RESENT};
 use crate::ring::{RingError, RingReader, Unit};
 use crate::stream::{Received, RenderSink, SharedBuf, Sink, SinkError};
+use gapless_decoder::EventType;
 
 /// What the target has executed, as GTIDs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,7 +326,9 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
     while let Some(at) = units.next_into(&mut records) {
         let unit = Unit { at: at?, records: std::mem::take(&mut records) };
         let received = to_received(&unit);
-        if let Some(fde) = received.iter().rev().find(|r| r.bytes.get(4) == Some(&FORMAT_DESCRIPTION)) {
+        if let Some(fde) =
+            received.iter().rev().find(|r| event_type(&r.bytes) == Some(EventType::FORMAT_DESCRIPTION))
+        {
             format = Some(Received { resent: true, ..fde.clone() });
             format_fed = false;
         }
@@ -591,7 +594,7 @@ async fn failing_event(
         if text.is_empty() || text.ends_with("COMMIT;") {
             continue;
         }
-        if r.bytes.get(4) == Some(&QUERY) && !text.ends_with("BEGIN;") {
+        if event_type(&r.bytes) == Some(EventType::QUERY) && !text.ends_with("BEGIN;") {
             // A statement: not run again (it may commit by itself).
             let _ = c.query("ROLLBACK").await;
             return None;
@@ -731,7 +734,7 @@ async fn fill_column_names(
         let _ = decoder.decode(f.offset, &f.bytes);
     }
     for r in unit {
-        if r.bytes.get(4) != Some(&TABLE_MAP) {
+        if event_type(&r.bytes) != Some(EventType::TABLE_MAP) {
             continue;
         }
         let Ok(ev) = decoder.decode(r.offset, &r.bytes) else { continue };
@@ -778,20 +781,24 @@ fn to_received(unit: &Unit<'_>) -> Vec<Received> {
         .collect()
 }
 
-/// The FORMAT_DESCRIPTION event's type code.
-const FORMAT_DESCRIPTION: u8 = 15;
-/// The TABLE_MAP event's type code.
-const TABLE_MAP: u8 = 19;
-/// The QUERY event's type code.
-const QUERY: u8 = 2;
-
 /// Whether an event changes data (or is part of a change): anything but
 /// the file-level events a ring also holds (rotations, format
 /// descriptions, GTID lists, checkpoints, heartbeats, stops).
 fn is_data(event: &[u8]) -> bool {
-    // STOP, ROTATE, FORMAT_DESCRIPTION, HEARTBEAT, PREVIOUS_GTIDS,
-    // HEARTBEAT_V2, MariaDB BINLOG_CHECKPOINT, GTID_LIST, START_ENCRYPTION.
-    !matches!(event.get(4), Some(3 | 4 | 15 | 27 | 35 | 41 | 161 | 163 | 164) | None)
+    !matches!(
+        event_type(event),
+        None | Some(
+            EventType::STOP
+                | EventType::ROTATE
+                | EventType::FORMAT_DESCRIPTION
+                | EventType::HEARTBEAT
+                | EventType::PREVIOUS_GTIDS
+                | EventType::HEARTBEAT_V2
+                | EventType::MARIA_BINLOG_CHECKPOINT
+                | EventType::MARIA_GTID_LIST
+                | EventType::MARIA_START_ENCRYPTION
+        )
+    )
 }
 
 /// Row events (v1 and v2, MariaDB compressed too).

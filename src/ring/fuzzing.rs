@@ -169,7 +169,7 @@ fn check(data: &[u8]) {
 type Seen = (u16, String, u64, String, Vec<u8>);
 
 /// The FORMAT_DESCRIPTION event's type code.
-const FORMAT_DESCRIPTION: u8 = 15;
+const FORMAT_DESCRIPTION: u8 = gapless_decoder::EventType::FORMAT_DESCRIPTION.0;
 
 /// What a reader yielded: whole units (where each starts, and which
 /// written unit it is; the unit appended after recovery is number

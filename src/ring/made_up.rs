@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::stream::Received;
 
 /// The FORMAT_DESCRIPTION event's type code.
-const FORMAT_DESCRIPTION: u8 = 15;
+const FORMAT_DESCRIPTION: u8 = gapless_decoder::EventType::FORMAT_DESCRIPTION.0;
 
 /// Builds the units of a made-up binlog: transactions of row events with
 /// MariaDB GTIDs `<domain>-1-<n>`, checksummed events.

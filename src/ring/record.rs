@@ -25,6 +25,17 @@
 //! are overwritten by a newer generation, and a record of an older
 //! generation after a newer one is stale, the end of the data.
 
+/// The type of a raw event (its header's fifth byte), read without
+/// decoding it.
+pub fn event_type(event: &[u8]) -> Option<gapless_decoder::EventType> {
+    event.get(4).map(|&t| gapless_decoder::EventType(t))
+}
+
+/// The timestamp in a raw event's header (0 for bytes too short).
+pub fn event_timestamp(event: &[u8]) -> u32 {
+    event.get(..4).map_or(0, |t| u32::from_le_bytes(t.try_into().expect("4 bytes")))
+}
+
 /// Bytes of the fixed record header.
 pub const RECORD_HEADER: usize = 24;
 /// Bytes of a segment file's header; records start here.
@@ -237,7 +248,7 @@ pub fn parse_seeded(segment: &[u8], offset: usize, seed: u32) -> Slot<'_> {
     };
     let event = &body[gtid_end..];
     let start = u64_at(16);
-    let timestamp = event.get(..4).map_or(0, |t| u32::from_le_bytes(t.try_into().expect("4 bytes")));
+    let timestamp = event_timestamp(event);
     let meta = RecordMeta { flags, file, gtid, start, end: start + event.len() as u64, timestamp };
     Slot::Record(Record { meta, generation: u32_at(8), event, offset, next: offset + align8(len) })
 }

@@ -8,9 +8,6 @@ use super::index::gtid_parts;
 use super::record::{RecordMeta, CRC32, RESENT};
 use crate::stream::ResumePoint;
 
-/// The ROTATE event's type code.
-const ROTATE: u8 = 4;
-
 /// Moves `resume` past a complete unit whose last event is `event` (with
 /// `last` its record) and whose GTID is `gtid`.
 ///
@@ -39,7 +36,7 @@ pub fn advance(resume: &mut ResumePoint, last: &RecordMeta<'_>, event: &[u8], gt
 
 /// The next file and position a ROTATE event names.
 pub fn rotate_target(event: &[u8], crc32: bool) -> Option<(String, u64)> {
-    if event.get(4) != Some(&ROTATE) {
+    if super::record::event_type(event) != Some(gapless_decoder::EventType::ROTATE) {
         return None;
     }
     let trailer = if crc32 { 4 } else { 0 };

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gapless_decoder::EventType;
 use tracing::{info, warn};
 
 use super::index::SegmentIndex;
@@ -110,7 +111,7 @@ pub struct RingWriter {
     /// Where the last complete unit ends, and the resume point there.
     unit_end: Place,
     resume: resume::Resume,
-    last_written: Option<Coordinates>,
+    /// The end of the last whole unit known to be on disk.
     last_durable: Option<Coordinates>,
     dirty_since: Option<Instant>,
     /// Unsynced bytes when the clock was last read.
@@ -138,11 +139,8 @@ struct FdeCopy {
     crc32: bool,
 }
 
-/// The FORMAT_DESCRIPTION event's type code.
-const FORMAT_DESCRIPTION: u8 = 15;
-
 fn is_fde(event: &[u8]) -> bool {
-    event.get(4) == Some(&FORMAT_DESCRIPTION)
+    record::event_type(event) == Some(EventType::FORMAT_DESCRIPTION)
 }
 
 impl RingWriter {
@@ -251,15 +249,7 @@ impl RingWriter {
         status: Arc<Published<RingStatus>>,
         recovery: Recovery,
     ) -> Self {
-        let last =
-            index.last.as_ref().or_else(|| sealed.back().and_then(|s| s.index.last.as_ref())).map(|e| {
-                Coordinates {
-                    file: e.file.clone(),
-                    position: e.end,
-                    gtid: e.gtid.clone(),
-                    timestamp: e.timestamp,
-                }
-            });
+        let last = last_unit_end(&index, &sealed);
         RingWriter {
             dir: dir.to_path_buf(),
             _lock: lock,
@@ -270,7 +260,6 @@ impl RingWriter {
             index,
             unit_end: at,
             resume: resume::Resume::new(resume),
-            last_written: last.clone(),
             last_durable: last,
             dirty_since: None,
             clock_at: 0,
@@ -516,7 +505,7 @@ impl RingWriter {
                 gtid: r.gtid.as_deref().unwrap_or(""),
                 start: r.offset,
                 end: r.offset + r.bytes.len() as u64,
-                timestamp: timestamp(&r.bytes),
+                timestamp: record::event_timestamp(&r.bytes),
             }
         };
         let room = self.segment_bytes - SEGMENT_HEADER - END_RECORD;
@@ -573,14 +562,6 @@ impl RingWriter {
         let last = meta(unit.len() - 1);
         self.resume.advance(&last, &last_event.bytes, last.gtid);
         self.unit_end = Place { seq: self.active.seq, offset: self.active.pos() };
-        if last.flags & RESENT == 0 {
-            let c = self.last_written.get_or_insert_with(Coordinates::default);
-            c.file.clear();
-            c.file.push_str(last.file);
-            c.gtid.clear();
-            c.gtid.push_str(last.gtid);
-            (c.position, c.timestamp) = (last.end, last.timestamp);
-        }
         // The clock is read once per sync period and then every
         // CLOCK_BYTES appended, not for every unit.
         if self.dirty_since.is_none() {
@@ -617,7 +598,7 @@ impl RingWriter {
             gtid: "",
             start: fde.start,
             end: fde.end,
-            timestamp: timestamp(&fde.event),
+            timestamp: record::event_timestamp(&fde.event),
         };
         let size = record::encoded_len(&meta, fde.event.len());
         let at = self.active.pos();
@@ -639,7 +620,7 @@ impl RingWriter {
         self.active.sync().map_err(RingError::io(&self.active.path, "syncing"))?;
         self.dirty_since = None;
         self.last_sync = Instant::now();
-        self.last_durable = self.last_written.clone();
+        self.last_durable = last_unit_end(&self.index, &self.sealed);
         if let Some(d) = &self.last_durable {
             // For measuring how long events take to become durable
             // (benches/sidecar-lag.sh): GAPLESS_LOG=gapless::ring=debug.
@@ -771,7 +752,7 @@ impl RingWriter {
         self.status.store(RingStatus {
             dir: self.dir.display().to_string(),
             first,
-            last_written: self.last_written.clone(),
+            last_written: last_unit_end(&self.index, &self.sealed),
             last_durable: self.last_durable.clone(),
             used_bytes: self.sealed.len() as u64 * self.state.segment_bytes + self.active.pos() as u64,
             capacity_bytes: self.state.max_segments * self.state.segment_bytes,
@@ -789,6 +770,17 @@ impl Drop for RingWriter {
             let _ = self.checkpoint();
         }
     }
+}
+
+/// The end of the last whole unit written: the segment indexes keep it.
+fn last_unit_end(active: &SegmentIndex, sealed: &VecDeque<Sealed>) -> Option<Coordinates> {
+    let end = active.last.as_ref().or_else(|| sealed.iter().rev().find_map(|s| s.index.last.as_ref()))?;
+    Some(Coordinates {
+        file: end.file.clone(),
+        position: end.end,
+        gtid: end.gtid.clone(),
+        timestamp: end.timestamp,
+    })
 }
 
 /// The size of the record that closes a segment.
@@ -809,10 +801,6 @@ fn lock(dir: &Path) -> Result<File, RingError> {
         return Err(RingError::Locked(dir.to_path_buf()));
     }
     Ok(file)
-}
-
-fn timestamp(event: &[u8]) -> u32 {
-    event.get(..4).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
 }
 
 fn checkpoint_resume(c: &Checkpoint) -> Result<ResumePoint, String> {

@@ -486,10 +486,7 @@ async fn pump(
                     file: last.file.to_string(),
                     position: last.end,
                     gtid: last.gtid.as_deref().unwrap_or("").to_string(),
-                    timestamp: last
-                        .bytes
-                        .get(..4)
-                        .map_or(0, |t| u32::from_le_bytes(t.try_into().expect("4 bytes"))),
+                    timestamp: crate::ring::record::event_timestamp(&last.bytes),
                 });
             }
             sink.write(units)?;

@@ -3,10 +3,9 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 use gapless_decoder::{Decoder, PayloadEvents};
-
-use std::time::Duration;
 
 use super::tracker::{Received, ResumePoint};
 use crate::render::{Context, Render, RenderError};

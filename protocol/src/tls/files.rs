@@ -62,14 +62,65 @@ fn malformed(role: PemRole, path: &Path, detail: impl fmt::Display) -> TlsError 
 
 /// Every certificate of a PEM file, in order; at least one.
 fn certificates(role: PemRole, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let bytes = read(role, path)?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
+    parse_certificates(&read(role, path)?).map_err(|problem| problem.into_error(role, path))
+}
+
+/// What is wrong with PEM bytes (the caller names the file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PemProblem {
+    /// Not PEM, or a PEM block that does not decode.
+    Malformed(String),
+    /// No item of the kind wanted in it.
+    Empty,
+    /// A private key protected by a passphrase.
+    Encrypted,
+}
+
+impl fmt::Display for PemProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PemProblem::Malformed(detail) => f.write_str(detail),
+            PemProblem::Empty => f.write_str("nothing of the kind wanted in it"),
+            PemProblem::Encrypted => f.write_str(
+                "the key is protected by a passphrase; give an unencrypted copy \
+                 (openssl pkey -in KEY -out KEY.plain) and keep it mode 0600",
+            ),
+        }
+    }
+}
+
+impl PemProblem {
+    fn into_error(self, role: PemRole, path: &Path) -> TlsError {
+        match self {
+            PemProblem::Empty => TlsError::Empty { role, path: path.to_owned() },
+            other => malformed(role, path, other),
+        }
+    }
+}
+
+/// Every certificate of PEM bytes, in order; at least one. Shared by the
+/// client's `ssl-cert`/`ssl-ca` and any server certificate of the crate's
+/// users.
+pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, PemProblem> {
+    let certs = CertificateDer::pem_slice_iter(bytes)
         .collect::<Result<Vec<_>, pem::Error>>()
-        .map_err(|e| malformed(role, path, e))?;
+        .map_err(|e| PemProblem::Malformed(e.to_string()))?;
     if certs.is_empty() {
-        return Err(TlsError::Empty { role, path: path.to_owned() });
+        return Err(PemProblem::Empty);
     }
     Ok(certs)
+}
+
+/// The private key of PEM bytes (PKCS#8, PKCS#1 RSA or SEC1 EC,
+/// unencrypted).
+pub fn parse_private_key(bytes: &[u8]) -> Result<PrivateKeyDer<'static>, PemProblem> {
+    match PrivateKeyDer::from_pem_slice(bytes) {
+        Ok(key) => Ok(key),
+        // An encrypted key parses as "nothing found"; say what is wrong.
+        Err(pem::Error::NoItemsFound) if is_encrypted_key(bytes) => Err(PemProblem::Encrypted),
+        Err(pem::Error::NoItemsFound) => Err(PemProblem::Empty),
+        Err(e) => Err(PemProblem::Malformed(e.to_string())),
+    }
 }
 
 /// The `ssl-ca` file as trust anchors. Unlike a system bundle, every
@@ -119,19 +170,7 @@ pub(super) fn load_cert_chain(path: &Path) -> Result<Vec<CertificateDer<'static>
 /// The `ssl-key` private key (PKCS#8, PKCS#1 RSA or SEC1 EC, unencrypted).
 pub(super) fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let role = PemRole::ClientKey;
-    let bytes = read(role, path)?;
-    match PrivateKeyDer::from_pem_slice(&bytes) {
-        Ok(key) => Ok(key),
-        // An encrypted key parses as "nothing found"; say what is wrong.
-        Err(pem::Error::NoItemsFound) if is_encrypted_key(&bytes) => Err(malformed(
-            role,
-            path,
-            "the key is protected by a passphrase; give an unencrypted copy \
-             (openssl pkey -in KEY -out KEY.plain) and keep it mode 0600",
-        )),
-        Err(pem::Error::NoItemsFound) => Err(TlsError::Empty { role, path: path.to_owned() }),
-        Err(e) => Err(malformed(role, path, e)),
-    }
+    parse_private_key(&read(role, path)?).map_err(|problem| problem.into_error(role, path))
 }
 
 fn is_encrypted_key(pem: &[u8]) -> bool {
