@@ -91,8 +91,6 @@ fn the_post_failover_hook_completes_the_successor_once() {
     let expected = contents(&primary);
     wait_ring_holds(&ring, &final_pos);
     assert_ne!(contents(&replica), expected, "the replica lags");
-    // What orchestrator does to the promoted replica before its post hook.
-    replica.sql("RESET SLAVE ALL; SET GLOBAL read_only = 0;");
 
     let sidecar_url = format!("http://127.0.0.1:{api_port}");
     let common_args = |extra: &[&str]| -> Vec<String> {
@@ -125,7 +123,7 @@ fn the_post_failover_hook_completes_the_successor_once() {
             ("ORC_SUCCESSOR_HOST", "127.0.0.1".into()),
             ("ORC_SUCCESSOR_PORT", replica.port.to_string()),
             ("ORC_SUCCESSOR_BINLOG_COORDINATES", "mariadb-bin.000001:4".into()),
-            ("ORC_REPLICA_HOSTS", String::new()),
+            ("ORC_REPLICA_HOSTS", format!("127.0.0.1:{}", replica.port)),
             ("ORC_RECOVERY_UID", uid.to_string()),
         ]
     };
@@ -143,12 +141,40 @@ fn the_post_failover_hook_completes_the_successor_once() {
     );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("recovery=rec-1") && out.contains("is ready"), "{out}");
+    // It had the sidecar record the replica's place, which the ring covers.
+    let exec = |col: &str| {
+        let out = replica.client("-e 'SHOW SLAVE STATUS\\G'").output().expect("mariadb");
+        let cols = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line =
+            cols.lines().find(|l| l.trim_start().starts_with(&format!("{col}:"))).expect(col).to_string();
+        line.split_once(':').expect("a value").1.trim().to_string()
+    };
+    let at = format!("{}:{}", exec("Relay_Master_Log_File"), exec("Exec_Master_Log_Pos"));
+    let line = format!("replica 127.0.0.1:{}: replicates from 127.0.0.1:{}", replica.port, primary.port);
+    assert!(out.contains(&line) && out.contains(&format!("executed {at}")), "{at}: {out}");
+    assert!(out.contains("the ring covers it"), "{out}");
+    let (status, body) = get(api_port, "/v1/positions/rec-1");
+    assert_eq!(status, 200, "{body}");
+    let recorded: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(recorded["replicas"][0]["executed"], at.as_str(), "{recorded}");
+    assert_eq!(recorded["replicas"][0]["executed_gtids"], half.as_str(), "{recorded}");
+    assert!(ring.join("positions/rec-1.json").exists(), "kept with the ring");
 
-    // DeadMaster: completed.
-    let (code, out) = run(&["--VipAddr", "10.0.0.100", "--InterFace", "eth0"], &orc("rec-1", "DeadMaster"));
+    // What orchestrator does to the promoted replica before its post hook.
+    replica.sql("RESET SLAVE ALL; SET GLOBAL read_only = 0;");
+
+    // A VIP without its interface is bad input: nothing is done.
+    let (code, out) = run(&["--VipAddr", "10.0.0.100"], &orc("rec-1", "DeadMaster"));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("needs --InterFace"), "{out}");
+    assert_eq!(replays(api_port), 0, "nothing started");
+
+    // DeadMaster: completed (the VIP move is tested in failover_story.rs).
+    let (code, out) = run(&[], &orc("rec-1", "DeadMaster"));
     assert_eq!(code, 0, "{out}\nsidecar log:\n{}", sidecar.log());
     assert!(out.contains("succeeded"), "{out}");
-    assert!(out.contains("VIP move is not implemented yet; not moving"), "{out}");
+    assert!(out.contains(&format!("had executed GTIDs {half} before the promotion")), "{out}");
+    assert!(out.contains("no --VipAddr: no VIP to move"), "{out}");
     assert!(out.lines().all(|l| l.contains("recovery=rec-1")), "{out}");
     assert_eq!(contents(&replica), expected, "the successor has every row");
     assert_eq!(replica.value("SELECT @@gtid_binlog_pos"), final_pos, "with the original GTIDs");

@@ -4,18 +4,30 @@
 //! series have no labels and are only present when the stream writes a
 //! ring. A series whose value is unknown (the lag before anything was
 //! received, say) is left out rather than given a made-up value.
+//!
+//! The dead-primary detector's series (`gapless_primary_*`) are present
+//! when it runs: `gapless_primary_state` has one sample per state, 1 for
+//! the current one (none before its first judgement), so that
+//! `gapless_primary_state{state="dead"} == 1` is an alert rule.
 
 use std::fmt::Write as _;
 
+use crate::detect::{PrimaryHealth, PrimaryState, Testimony};
 use crate::ring::RingStatus;
 use crate::stream::StreamStatus;
 
 /// The Content-Type of the page.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The `/metrics` page for the stream's and the ring's current state; `now`
-/// is seconds since the epoch, for the lag.
-pub fn render(stream: &StreamStatus, ring: Option<&RingStatus>, now: u64) -> String {
+/// The `/metrics` page for the stream's and the ring's current state and
+/// the detector's judgement of the primary; `now` is seconds since the
+/// epoch, for the lag.
+pub fn render(
+    stream: &StreamStatus,
+    ring: Option<&RingStatus>,
+    primary: Option<&PrimaryHealth>,
+    now: u64,
+) -> String {
     let mut page = Page { out: String::with_capacity(2048) };
     let source = [("source", stream.source.as_str())];
     let labels = &source[..];
@@ -89,6 +101,9 @@ pub fn render(stream: &StreamStatus, ring: Option<&RingStatus>, now: u64) -> Str
             t,
         );
     }
+    if let Some(health) = primary {
+        primary_series(&mut page, &source, health);
+    }
 
     if let Some(ring) = ring {
         page.one(
@@ -126,6 +141,57 @@ pub fn render(stream: &StreamStatus, ring: Option<&RingStatus>, now: u64) -> Str
     page.out
 }
 
+/// The detector's series.
+fn primary_series(page: &mut Page, source: &[(&str, &str); 1], health: &PrimaryHealth) {
+    let [(source_label, source)] = *source;
+    if let Some(current) = health.state {
+        let samples: Vec<_> = PrimaryState::ALL
+            .iter()
+            .map(|s| (vec![(source_label, source), ("state", s.as_str())], u64::from(*s == current)))
+            .collect();
+        page.family(
+            "gapless_primary_state",
+            "The dead-primary detector's judgement: 1 for the current state (alive, unreachable, dead), else 0.",
+            Kind::Gauge,
+            &samples,
+        );
+    }
+    page.one(
+        "gapless_primary_state_changes_total",
+        "Changes of the primary's state seen by the detector (its first judgement counts).",
+        Kind::Counter,
+        &[(source_label, source)],
+        health.changes,
+    );
+    if let Some(since) = health.since {
+        page.one(
+            "gapless_primary_state_since_timestamp_seconds",
+            "When the primary entered its current state (seconds since the epoch).",
+            Kind::Gauge,
+            &[(source_label, source)],
+            since,
+        );
+    }
+    let testimonies = [
+        (Testimony::Replicates, "replicates"),
+        (Testimony::CannotReplicate, "cannot_replicate"),
+        (Testimony::ProvesNothing, "proves_nothing"),
+    ];
+    let samples: Vec<_> = testimonies
+        .iter()
+        .map(|(t, name)| {
+            let n = health.replicas.iter().filter(|r| r.testimony == *t).count();
+            (vec![(source_label, source), ("testimony", *name)], n as u64)
+        })
+        .collect();
+    page.family(
+        "gapless_primary_replicas",
+        "Replicas the detector consults, by what they say of the primary (checked while the stream is down).",
+        Kind::Gauge,
+        &samples,
+    );
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Counter,
@@ -139,24 +205,31 @@ struct Page {
 impl Page {
     /// A metric family of one sample.
     fn one(&mut self, name: &str, help: &str, kind: Kind, labels: &[(&str, &str)], value: u64) {
+        self.family(name, help, kind, &[(labels.to_vec(), value)]);
+    }
+
+    /// A metric family of several samples (label sets and values).
+    fn family(&mut self, name: &str, help: &str, kind: Kind, samples: &[(Vec<(&str, &str)>, u64)]) {
         let kind = match kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
         };
         let _ = writeln!(self.out, "# HELP {name} {}", escape_help(help));
         let _ = writeln!(self.out, "# TYPE {name} {kind}");
-        self.out.push_str(name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (label, value)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
+        for (labels, value) in samples {
+            self.out.push_str(name);
+            if !labels.is_empty() {
+                self.out.push('{');
+                for (i, (label, value)) in labels.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(',');
+                    }
+                    let _ = write!(self.out, "{label}=\"{}\"", escape_label_value(value));
                 }
-                let _ = write!(self.out, "{label}=\"{}\"", escape_label_value(value));
+                self.out.push('}');
             }
-            self.out.push('}');
+            let _ = writeln!(self.out, " {value}");
         }
-        let _ = writeln!(self.out, " {value}");
     }
 }
 
@@ -185,7 +258,7 @@ pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::api::status::tests::{sample_ring, sample_stream};
+    use crate::api::status::tests::{sample_health, sample_ring, sample_stream};
 
     /// One sample line.
     #[derive(Debug, Clone, PartialEq)]
@@ -295,7 +368,7 @@ pub(crate) mod tests {
 
     #[test]
     fn all_series_with_a_ring() {
-        let page = render(&sample_stream(), Some(&sample_ring()), 1_700_000_005);
+        let page = render(&sample_stream(), Some(&sample_ring()), None, 1_700_000_005);
         let samples = parse_page(&page).unwrap_or_else(|e| panic!("{e}\n{page}"));
         let got: BTreeMap<_, _> = samples.iter().map(|s| (s.name.as_str(), s.value)).collect();
         let expected = [
@@ -327,7 +400,7 @@ pub(crate) mod tests {
     #[test]
     fn unknown_values_and_the_ring_are_left_out() {
         let stream = StreamStatus { source: "db1:3306".into(), ..StreamStatus::default() };
-        let got = values(&render(&stream, None, 1_700_000_000));
+        let got = values(&render(&stream, None, None, 1_700_000_000));
         let names: Vec<_> = got.keys().map(String::as_str).collect();
         assert_eq!(
             names,
@@ -343,7 +416,7 @@ pub(crate) mod tests {
         assert_eq!(got["gapless_connected"], 0.0);
 
         let ring = RingStatus { paused: Some("disk full".into()), ..RingStatus::default() };
-        let got = values(&render(&stream, Some(&ring), 0));
+        let got = values(&render(&stream, Some(&ring), None, 0));
         assert_eq!(got["gapless_ring_paused"], 1.0);
         assert!(!got.contains_key("gapless_ring_last_durable_timestamp_seconds"));
     }
@@ -352,11 +425,64 @@ pub(crate) mod tests {
     fn label_values_are_escaped() {
         let source = "we\"ird\\host\nname:3306";
         let stream = StreamStatus { source: source.into(), ..StreamStatus::default() };
-        let page = render(&stream, None, 0);
+        let page = render(&stream, None, None, 0);
         assert!(page.contains(r#"gapless_connected{source="we\"ird\\host\nname:3306"} 0"#), "{page}");
         let samples = parse_page(&page).unwrap();
         assert!(samples.iter().all(|s| s.labels["source"] == source));
         assert_eq!(escape_help("a\\b\nc"), "a\\\\b\\nc");
+    }
+
+    #[test]
+    fn the_primary_state_one_sample_per_state() {
+        let page = render(&sample_stream(), None, Some(&sample_health()), 1_700_000_005);
+        let samples = parse_page(&page).unwrap_or_else(|e| panic!("{e}\n{page}"));
+        let of = |name: &str, label: &str| -> BTreeMap<String, f64> {
+            samples
+                .iter()
+                .filter(|s| s.name == name)
+                .inspect(|s| assert_eq!(s.labels["source"], "db1:3306"))
+                .map(|s| (s.labels[label].clone(), s.value))
+                .collect()
+        };
+        let states = of("gapless_primary_state", "state");
+        let want: BTreeMap<String, f64> =
+            [("alive".into(), 0.0), ("unreachable".into(), 0.0), ("dead".into(), 1.0)].into_iter().collect();
+        assert_eq!(states, want, "{page}");
+        let replicas = of("gapless_primary_replicas", "testimony");
+        let want: BTreeMap<String, f64> =
+            [("replicates".into(), 0.0), ("cannot_replicate".into(), 1.0), ("proves_nothing".into(), 1.0)]
+                .into_iter()
+                .collect();
+        assert_eq!(replicas, want, "{page}");
+        let got = values(&page);
+        assert_eq!(got["gapless_primary_state_changes_total"], 3.0);
+        assert_eq!(got["gapless_primary_state_since_timestamp_seconds"], 1_700_000_000.0);
+        // One HELP and TYPE per family, before its samples.
+        assert_eq!(page.matches("# TYPE gapless_primary_state gauge").count(), 1, "{page}");
+
+        for (state, name) in [(PrimaryState::Alive, "alive"), (PrimaryState::Unreachable, "unreachable")] {
+            let health = PrimaryHealth { state: Some(state), ..sample_health() };
+            let page = render(&sample_stream(), None, Some(&health), 0);
+            let on: Vec<_> = parse_page(&page)
+                .unwrap()
+                .into_iter()
+                .filter(|s| s.name == "gapless_primary_state" && s.value == 1.0)
+                .map(|s| s.labels["state"].clone())
+                .collect();
+            assert_eq!(on, [name]);
+        }
+    }
+
+    #[test]
+    fn the_primary_series_before_a_judgement_and_without_the_detector() {
+        let page = render(&sample_stream(), None, Some(&PrimaryHealth::new("db1:3306")), 0);
+        let got = values(&page);
+        assert!(!got.contains_key("gapless_primary_state"), "{page}");
+        assert!(!got.contains_key("gapless_primary_state_since_timestamp_seconds"), "{page}");
+        assert_eq!(got["gapless_primary_state_changes_total"], 0.0);
+        assert_eq!(got["gapless_primary_replicas"], 0.0);
+        let page = render(&sample_stream(), None, None, 0);
+        assert!(!page.contains("gapless_primary_"), "{page}");
     }
 
     #[test]

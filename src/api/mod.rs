@@ -19,6 +19,7 @@
 mod auth;
 mod http;
 pub mod metrics;
+pub mod positions;
 pub mod replay;
 pub mod status;
 pub(crate) mod time;
@@ -38,8 +39,10 @@ use tracing::{debug, info, warn};
 
 pub use self::auth::{Token, MIN_TOKEN_LEN};
 use self::http::{HttpError, Request, Response, Status};
+pub use self::positions::Positions;
 pub use self::replay::{Login, Replays};
 pub use self::tls::Tls;
+use crate::detect::PrimaryHealth;
 use crate::ring::{Published, RingStatus};
 use crate::stream::StreamStatus;
 
@@ -53,6 +56,11 @@ pub struct Sources {
     /// The replays started through the API (`None`: the replay endpoints
     /// answer 503).
     pub replay: Option<Arc<Replays>>,
+    /// The replica positions recorded before failovers (`None`: those
+    /// endpoints answer 503).
+    pub positions: Option<Arc<Positions>>,
+    /// The dead-primary detector's judgement, when it runs.
+    pub primary: Option<Arc<Published<PrimaryHealth>>>,
 }
 
 /// What went wrong starting the API. No message shows the token.
@@ -449,7 +457,7 @@ where
 /// Whether the request is one whose body is read: a POST to an endpoint
 /// that takes one.
 fn takes_body(request: &Request) -> bool {
-    request.method == "POST" && request.path == "/v1/replay"
+    request.method == "POST" && matches!(request.path.as_str(), "/v1/replay" | "/v1/positions")
 }
 
 /// Reads the body of a request that [takes one](takes_body) into
@@ -540,6 +548,24 @@ fn route_replay(request: &Request, replays: Option<&Replays>) -> Response {
     }
 }
 
+/// The positions endpoints: `/v1/positions` and `/v1/positions/UID`.
+fn route_positions(request: &Request, positions: Option<&Positions>) -> Response {
+    let item = request.path.strip_prefix("/v1/positions/");
+    let allow = if item.is_some() { "GET, HEAD" } else { "GET, HEAD, POST" };
+    let method = request.method.as_str();
+    if !(matches!(method, "GET" | "HEAD") || (method == "POST" && item.is_none())) {
+        return not_allowed(request, allow);
+    }
+    let Some(positions) = positions else {
+        return Response::text(Status::UNAVAILABLE, "recording replica positions is not enabled here");
+    };
+    match (method, item) {
+        ("POST", _) => positions.start(&request.body),
+        (_, Some(uid)) => positions.get(uid),
+        (_, None) => positions.list(),
+    }
+}
+
 /// The response to a request.
 fn route(request: &Request, sources: &Sources, now: u64) -> Response {
     const ALLOW: &str = "GET, HEAD";
@@ -551,9 +577,13 @@ fn route(request: &Request, sources: &Sources, now: u64) -> Response {
         p if p.strip_prefix("/v1/replay/").is_some_and(|id| !id.is_empty() && !id.contains('/')) => {
             return route_replay(request, sources.replay.as_deref())
         }
+        "/v1/positions" => return route_positions(request, sources.positions.as_deref()),
+        p if p.strip_prefix("/v1/positions/").is_some_and(|id| !id.is_empty() && !id.contains('/')) => {
+            return route_positions(request, sources.positions.as_deref())
+        }
         _ => {
             let message = format!(
-                "not found: {path} (the endpoints are /status, /metrics, /v1/replay and /v1/replay/N)"
+                "not found: {path} (the endpoints are /status, /metrics, /v1/replay[/N] and /v1/positions[/UID])"
             );
             return Response::text(Status::NOT_FOUND, &message);
         }
@@ -563,15 +593,26 @@ fn route(request: &Request, sources: &Sources, now: u64) -> Response {
     }
     let stream = sources.stream.load();
     let ring = sources.ring.as_ref().map(|r| r.load());
-    render(&stream, ring.as_ref(), now)
+    let primary = sources.primary.as_ref().map(|p| p.load());
+    render(&stream, ring.as_ref(), primary.as_ref(), now)
 }
 
-fn render_status(stream: &StreamStatus, ring: Option<&RingStatus>, now: u64) -> Response {
-    Response::new(Status::OK, "application/json", status::render(stream, ring, now))
+fn render_status(
+    stream: &StreamStatus,
+    ring: Option<&RingStatus>,
+    primary: Option<&PrimaryHealth>,
+    now: u64,
+) -> Response {
+    Response::new(Status::OK, "application/json", status::render(stream, ring, primary, now))
 }
 
-fn render_metrics(stream: &StreamStatus, ring: Option<&RingStatus>, now: u64) -> Response {
-    Response::new(Status::OK, metrics::CONTENT_TYPE, metrics::render(stream, ring, now).into_bytes())
+fn render_metrics(
+    stream: &StreamStatus,
+    ring: Option<&RingStatus>,
+    primary: Option<&PrimaryHealth>,
+    now: u64,
+) -> Response {
+    Response::new(Status::OK, metrics::CONTENT_TYPE, metrics::render(stream, ring, primary, now).into_bytes())
 }
 
 #[cfg(test)]

@@ -133,7 +133,7 @@ pub(crate) fn parse_start(body: &[u8]) -> Result<StartRequest, String> {
 }
 
 /// `HOST:PORT` or `[IPV6]:PORT`, the port required.
-fn parse_target(target: &str) -> Result<(String, u16), String> {
+pub(super) fn parse_target(target: &str) -> Result<(String, u16), String> {
     let bad =
         |why: &str| format!("target {target:?}: {why}; expected HOST:PORT (an IPv6 address in brackets)");
     let (host, port) = match target.strip_prefix('[') {
@@ -164,7 +164,7 @@ fn parse_target(target: &str) -> Result<(String, u16), String> {
 }
 
 /// A GTID position: MariaDB's D-S-N list, or a MySQL set.
-fn parse_executed(text: &str) -> Result<Executed, String> {
+pub(super) fn parse_executed(text: &str) -> Result<Executed, String> {
     if let Ok(list) = text.parse::<MariaGtidList>() {
         return Ok(Executed::Maria(list));
     }
@@ -181,7 +181,7 @@ fn mode_name(mode: Mode) -> &'static str {
     }
 }
 
-fn json_response(status: Status, value: &Value) -> Response {
+pub(super) fn json_response(status: Status, value: &Value) -> Response {
     let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
     body.push(b'\n');
     Response::new(status, "application/json", body)

@@ -14,7 +14,12 @@
 //!                      "timestamp": 1700000000, "time": "2023-11-14T22:13:20Z" },
 //!   "last_durable": { ... },
 //!   "primary": { "file": "binlog.000042", "position": 1234,
-//!                "last_contact": 1700000004, "seconds_since_contact": 1 },
+//!                "last_contact": 1700000004, "seconds_since_contact": 1,
+//!                "state": "dead", "since": "2023-11-14T22:13:20Z", "since_timestamp": 1700000000,
+//!                "reason": "no answer for 10 s (...); no replica hears from it: ...",
+//!                "state_changes": 3,
+//!                "replicas": [ { "addr": "db2:3306", "testimony": "cannot_replicate",
+//!                                "io_running": "Connecting", "detail": "..." } ] },
 //!   "semi_sync": { "requested": true, "active": true, "acks_sent": 77 },
 //!   "counters": { "events": 4000, "units": 77, "connections": 1 },
 //!   "ring": { "dir": "/var/lib/gapless/ring", "first": { ... }, "last_written": { ... },
@@ -27,18 +32,30 @@
 //! the epoch and as RFC 3339 text; a GTID is null when the unit has none.
 //! Unknown values are null, never made up: `lag` is null when it cannot be
 //! computed, `ring` when the stream runs without one.
+//!
+//! `primary.state` is the dead-primary detector's judgement (`alive`,
+//! `unreachable` or `dead`, see [`crate::detect`]), with when it began, why,
+//! and what each replica consulted says; all null when the detector does not
+//! run (or has not judged yet).
 
 use serde::Serialize;
 
 use super::time::rfc3339;
+use crate::detect::{PrimaryHealth, PrimaryState, Testimony};
 use crate::ring::{Coordinates, RingStatus};
 use crate::stream::StreamStatus;
 
 /// The `/status` JSON document (pretty-printed, with a final newline) for
-/// the stream's and the ring's current state; `now` is seconds since the
-/// epoch, for the lag and the ages.
-pub fn render(stream: &StreamStatus, ring: Option<&RingStatus>, now: u64) -> Vec<u8> {
-    let doc = Document::new(stream, ring, now);
+/// the stream's and the ring's current state and the detector's judgement
+/// of the primary; `now` is seconds since the epoch, for the lag and the
+/// ages.
+pub fn render(
+    stream: &StreamStatus,
+    ring: Option<&RingStatus>,
+    primary: Option<&PrimaryHealth>,
+    now: u64,
+) -> Vec<u8> {
+    let doc = Document::new(stream, ring, primary, now);
     // Plain structs of strings and numbers: serializing cannot fail.
     let mut out = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     out.push(b'\n');
@@ -82,6 +99,20 @@ struct Primary<'a> {
     position: Option<u64>,
     last_contact: Option<u64>,
     seconds_since_contact: Option<u64>,
+    state: Option<PrimaryState>,
+    since: Option<String>,
+    since_timestamp: Option<u64>,
+    reason: Option<&'a str>,
+    state_changes: Option<u64>,
+    replicas: Option<Vec<Replica<'a>>>,
+}
+
+#[derive(Serialize)]
+struct Replica<'a> {
+    addr: &'a str,
+    testimony: Testimony,
+    io_running: Option<&'a str>,
+    detail: &'a str,
 }
 
 #[derive(Serialize)]
@@ -123,7 +154,12 @@ impl<'a> Place<'a> {
 }
 
 impl<'a> Document<'a> {
-    fn new(s: &'a StreamStatus, ring: Option<&'a RingStatus>, now: u64) -> Self {
+    fn new(
+        s: &'a StreamStatus,
+        ring: Option<&'a RingStatus>,
+        health: Option<&'a PrimaryHealth>,
+        now: u64,
+    ) -> Self {
         Document {
             time: rfc3339(now),
             source: &s.source,
@@ -138,6 +174,22 @@ impl<'a> Document<'a> {
                 position: s.primary_position,
                 last_contact: s.last_contact,
                 seconds_since_contact: s.last_contact.map(|t| now.saturating_sub(t)),
+                state: health.and_then(|h| h.state),
+                since: health.and_then(|h| h.since).map(rfc3339),
+                since_timestamp: health.and_then(|h| h.since),
+                reason: health.and_then(|h| h.reason.as_deref()),
+                state_changes: health.map(|h| h.changes),
+                replicas: health.map(|h| {
+                    h.replicas
+                        .iter()
+                        .map(|r| Replica {
+                            addr: &r.addr,
+                            testimony: r.testimony,
+                            io_running: r.io_running.as_deref(),
+                            detail: &r.detail,
+                        })
+                        .collect()
+                }),
             },
             semi_sync: SemiSync {
                 requested: s.semi_sync_requested,
@@ -164,6 +216,7 @@ pub(crate) mod tests {
     use serde_json::{json, Value};
 
     use super::*;
+    use crate::detect::ReplicaHealth;
 
     pub(crate) fn coordinates(file: &str, position: u64, gtid: &str, timestamp: u32) -> Coordinates {
         Coordinates { file: file.into(), position, gtid: gtid.into(), timestamp }
@@ -202,15 +255,50 @@ pub(crate) mod tests {
         }
     }
 
+    /// A primary the detector calls dead, with one replica that cannot
+    /// replicate and one it could not reach.
+    pub(crate) fn sample_health() -> PrimaryHealth {
+        PrimaryHealth {
+            primary: "db1:3306".into(),
+            state: Some(PrimaryState::Dead),
+            since: Some(1_700_000_000),
+            reason: Some("no answer for 10 s (TCP connect failed: refused); no replica hears from it".into()),
+            changes: 3,
+            replicas: vec![
+                ReplicaHealth {
+                    addr: "db2:3306".into(),
+                    testimony: Testimony::CannotReplicate,
+                    io_running: Some("Connecting".into()),
+                    detail: "IO thread Connecting".into(),
+                },
+                ReplicaHealth {
+                    addr: "db3:3306".into(),
+                    testimony: Testimony::ProvesNothing,
+                    io_running: None,
+                    detail: "db3:3306: connection refused".into(),
+                },
+            ],
+        }
+    }
+
     fn parse(stream: &StreamStatus, ring: Option<&RingStatus>, now: u64) -> Value {
-        let out = render(stream, ring, now);
+        parse_with(stream, ring, None, now)
+    }
+
+    fn parse_with(
+        stream: &StreamStatus,
+        ring: Option<&RingStatus>,
+        primary: Option<&PrimaryHealth>,
+        now: u64,
+    ) -> Value {
+        let out = render(stream, ring, primary, now);
         assert_eq!(out.last(), Some(&b'\n'));
         serde_json::from_slice(&out).expect("valid JSON")
     }
 
     #[test]
     fn full_document() {
-        let doc = parse(&sample_stream(), Some(&sample_ring()), 1_700_000_005);
+        let doc = parse_with(&sample_stream(), Some(&sample_ring()), Some(&sample_health()), 1_700_000_005);
         assert_eq!(
             doc,
             json!({
@@ -225,7 +313,17 @@ pub(crate) mod tests {
                 "last_durable": { "file": "binlog.000042", "position": 1000, "gtid": "0-1-76",
                                   "timestamp": 1_699_999_999, "time": "2023-11-14T22:13:19Z" },
                 "primary": { "file": "binlog.000042", "position": 1334,
-                             "last_contact": 1_700_000_004, "seconds_since_contact": 1 },
+                             "last_contact": 1_700_000_004, "seconds_since_contact": 1,
+                             "state": "dead", "since": "2023-11-14T22:13:20Z",
+                             "since_timestamp": 1_700_000_000,
+                             "reason": "no answer for 10 s (TCP connect failed: refused); no replica hears from it",
+                             "state_changes": 3,
+                             "replicas": [
+                                 { "addr": "db2:3306", "testimony": "cannot_replicate",
+                                   "io_running": "Connecting", "detail": "IO thread Connecting" },
+                                 { "addr": "db3:3306", "testimony": "proves_nothing",
+                                   "io_running": null, "detail": "db3:3306: connection refused" }
+                             ] },
                 "semi_sync": { "requested": true, "active": true, "acks_sent": 77 },
                 "counters": { "events": 4000, "units": 77, "connections": 2 },
                 "ring": {
@@ -244,7 +342,7 @@ pub(crate) mod tests {
             })
         );
         // Fields in the order written, for people reading it.
-        let text = String::from_utf8(render(&sample_stream(), None, 0)).unwrap();
+        let text = String::from_utf8(render(&sample_stream(), None, None, 0)).unwrap();
         let pos = |k: &str| text.find(&format!("\n  \"{k}\"")).unwrap_or_else(|| panic!("{k}"));
         assert!(
             pos("time") < pos("source") && pos("connected") < pos("lag") && pos("counters") < pos("ring")
@@ -267,9 +365,35 @@ pub(crate) mod tests {
         assert_eq!(doc["last_durable"], Value::Null);
         assert_eq!(
             doc["primary"],
-            json!({ "file": null, "position": null, "last_contact": null, "seconds_since_contact": null })
+            json!({ "file": null, "position": null, "last_contact": null, "seconds_since_contact": null,
+                    "state": null, "since": null, "since_timestamp": null, "reason": null,
+                    "state_changes": null, "replicas": null })
         );
         assert_eq!(doc["ring"], Value::Null);
+    }
+
+    #[test]
+    fn a_detector_that_has_not_judged_yet() {
+        let health = PrimaryHealth::new("db1:3306");
+        let doc = parse_with(&StreamStatus::default(), None, Some(&health), 0);
+        assert_eq!(doc["primary"]["state"], Value::Null);
+        assert_eq!(doc["primary"]["since"], Value::Null);
+        assert_eq!(doc["primary"]["reason"], Value::Null);
+        assert_eq!(doc["primary"]["state_changes"], 0);
+        assert_eq!(doc["primary"]["replicas"], json!([]));
+    }
+
+    #[test]
+    fn every_state_by_name() {
+        for (state, name) in [
+            (PrimaryState::Alive, "alive"),
+            (PrimaryState::Unreachable, "unreachable"),
+            (PrimaryState::Dead, "dead"),
+        ] {
+            let health = PrimaryHealth { state: Some(state), ..sample_health() };
+            let doc = parse_with(&sample_stream(), None, Some(&health), 0);
+            assert_eq!(doc["primary"]["state"], name);
+        }
     }
 
     #[test]

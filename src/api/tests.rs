@@ -62,7 +62,7 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let stream = Arc::new(Published::new(sample_stream()));
         let ring = with_ring.then(|| Arc::new(Published::new(sample_ring())));
-        let sources = Sources { stream: stream.clone(), ring, replay };
+        let sources = Sources { stream: stream.clone(), ring, replay, positions: None, primary: None };
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(serve_with(listener, sources, security, stop_rx, limits));
         Server { addr, stop, task, stream }
@@ -386,8 +386,13 @@ async fn stop_turns_the_server_off() {
 async fn a_dropped_stop_sender_stops_too() {
     let open = Security::default();
     let listener = bind("127.0.0.1:0", &open).await.unwrap();
-    let sources =
-        Sources { stream: Arc::new(Published::new(StreamStatus::default())), ring: None, replay: None };
+    let sources = Sources {
+        stream: Arc::new(Published::new(StreamStatus::default())),
+        ring: None,
+        replay: None,
+        positions: None,
+        primary: None,
+    };
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(serve(listener, sources.clone(), open.clone(), stop_rx));
     drop(stop);

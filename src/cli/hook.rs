@@ -21,8 +21,11 @@ pub struct HookArgs {
 #[derive(Debug, Subcommand)]
 pub enum HookStep {
     /// For PreFailoverProcesses: checks the inputs and that the sidecar is
-    /// connected to the primary and keeps a ring. Exits 0 (with a warning
-    /// when it is not ready) unless --veto is given.
+    /// connected to the primary and keeps a ring, and has it record every
+    /// replica's executed coordinates and GTIDs (the post hook needs them
+    /// once orchestrator has reset the promoted replica) and whether its
+    /// ring covers what each lacks. Exits 0 (with warnings when something
+    /// is wrong) unless --veto is given.
     PreFailover(PreArgs),
     /// For PostMasterFailoverProcesses: after a dead-primary failover, has
     /// the sidecar replay onto the successor what it lacks, within
@@ -103,13 +106,20 @@ pub struct OrcArgs {
     /// Same as --cluster.
     #[arg(long = "ClusterName", value_name = "ALIAS")]
     pub cluster_name: Option<String>,
+    /// orchestrator's {replicaHosts} (ORC_REPLICA_HOSTS): the failed
+    /// primary's replicas, HOST:PORT separated by commas; the pre hook
+    /// records their positions.
+    #[arg(long, value_name = "LIST")]
+    pub replica_hosts: Option<String>,
     /// orchestrator's recovery UID (ORC_RECOVERY_UID); the post hook needs it.
     #[arg(long, value_name = "UID")]
     pub recovery_uid: Option<String>,
-    /// The VIP to move to the successor (not implemented yet: logged only).
+    /// The VIP to move to the successor once it is complete (ADDR or
+    /// ADDR/32; see --vip-from, --vip-to and docs/vip.md).
     #[arg(long = "VipAddr", value_name = "ADDR")]
     pub vip_addr: Option<String>,
-    /// The VIP's interface (not implemented yet: logged only).
+    /// The VIP's interface (the same name on both hosts); needed with
+    /// --VipAddr.
     #[arg(long = "InterFace", value_name = "IFACE")]
     pub interface: Option<String>,
 }
@@ -131,6 +141,7 @@ impl OrcArgs {
             cluster: self.cluster.clone(),
             cluster_name: self.cluster_name.clone(),
             recovery_uid: self.recovery_uid.clone(),
+            replica_hosts: self.replica_hosts.clone(),
             vip_addr: self.vip_addr.clone(),
             interface: self.interface.clone(),
         }
@@ -143,7 +154,8 @@ pub struct PreArgs {
     /// The sidecar.
     #[command(flatten)]
     pub sidecar: SidecarArgs,
-    /// Exit 1 when the sidecar is not ready, which stops the failover.
+    /// Exit 1 when the sidecar is not ready or its ring does not cover what
+    /// a replica lacks, which stops the failover.
     #[arg(long)]
     pub veto: bool,
     /// orchestrator's inputs.
@@ -164,6 +176,15 @@ pub struct PostArgs {
     /// second run for the same recovery does nothing.
     #[arg(long, value_name = "DIR", default_value = "/var/lib/gapless/hook")]
     pub state_dir: PathBuf,
+    /// Where the VIP is taken from: a host spec (local, netns:NAME,
+    /// ssh:[USER@]HOST, ssh+sudo:[USER@]HOST); default ssh to the failed
+    /// host. An unreachable old host is noted and the move goes on, once
+    /// nothing answers for the address any more.
+    #[arg(long, value_name = "HOST")]
+    pub vip_from: Option<String>,
+    /// Where the VIP goes: a host spec; default ssh to the successor.
+    #[arg(long, value_name = "HOST")]
+    pub vip_to: Option<String>,
     /// orchestrator's inputs.
     #[command(flatten)]
     pub orc: OrcArgs,
@@ -204,6 +225,8 @@ pub fn run(args: HookArgs) -> i32 {
                 },
                 state_dir: a.state_dir.clone(),
                 log_file: a.sidecar.log_file.clone(),
+                vip_from: a.vip_from.clone(),
+                vip_to: a.vip_to.clone(),
                 flags: a.orc.flags(),
             },
             &env,

@@ -7,6 +7,7 @@ pub mod decode;
 pub mod hook;
 pub mod replay;
 pub mod stream;
+pub mod vip;
 
 use clap::{Parser, Subcommand};
 
@@ -54,6 +55,15 @@ pub enum Command {
     /// win), log each step with the recovery UID to stdout (and
     /// --log-file), and exit 0 done, 1 failed, 2 bad input.
     Hook(hook::HookArgs),
+    /// Move a virtual IP between hosts, refusing to make two owners
+    /// (docs/vip.md).
+    ///
+    /// `add` and `move` first ask the segment (ARP duplicate address
+    /// probe) whether anything still answers for the address and stop if
+    /// so (--force goes on); then `ip addr add ADDR/32` and gratuitous ARP.
+    /// Hosts are `local`, `netns:NAME`, `ssh:[USER@]HOST` or a bare host
+    /// (ssh). Each step is printed; exit 0 done, 1 failed or refused.
+    Vip(vip::VipArgs),
 }
 
 /// Exit codes: 0 success, 1 the work failed (bad input, I/O), 2 usage error
@@ -85,6 +95,7 @@ pub fn run(cli: Cli) -> i32 {
             replay::run(args)
         }
         Command::Hook(args) => return hook::run(args),
+        Command::Vip(args) => vip::run(args),
     };
     match result {
         Ok(code) => code,

@@ -13,9 +13,9 @@ use gapless_protocol::client::{ConnectOptions, Password};
 use gapless_protocol::tls::{SslMode, TlsOptions};
 use tracing::{info, warn};
 
-use crate::api;
 use crate::ring::{Published, RingConfig, RingSink, SyncPolicy};
 use crate::stream::StreamStatus;
+use crate::{api, detect};
 
 use crate::render::{renderer, Format, Options};
 use crate::stream::{
@@ -144,6 +144,26 @@ pub struct StreamArgs {
     /// Host name shown in SHOW SLAVE HOSTS (default: gapless@<this host>).
     #[arg(long, value_name = "NAME")]
     pub report_host: Option<String>,
+    /// Dead-primary detection (with --listen or --on-primary-state): call
+    /// the primary dead once probes have failed for this many seconds while
+    /// the stream is down, and no replica still hears from it.
+    #[arg(long, value_name = "SECS", default_value = "10")]
+    pub dead_after: f64,
+    /// How often to probe the primary (and ask its replicas) while the
+    /// stream is down, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "1")]
+    pub probe_interval: f64,
+    /// A replica of the primary to ask before calling it dead (repeatable;
+    /// those in SHOW SLAVE HOSTS are asked too). Logged in to like the
+    /// source: the user needs SLAVE MONITOR there.
+    #[arg(long = "replica", value_name = "HOST:PORT")]
+    pub replicas: Vec<detect::Endpoint>,
+    /// Run this through `sh -c` at each change of the primary's state
+    /// (alive, unreachable, dead), with GAPLESS_PRIMARY_STATE,
+    /// GAPLESS_PREVIOUS_STATE, GAPLESS_PRIMARY, GAPLESS_REASON and
+    /// GAPLESS_SINCE set (docs/sidecar.md).
+    #[arg(long, value_name = "CMD")]
+    pub on_primary_state: Option<String>,
     /// Login and TLS.
     #[command(flatten)]
     pub login: LoginArgs,
@@ -366,6 +386,24 @@ pub fn plan(args: &StreamArgs) -> anyhow::Result<StreamPlan> {
     })
 }
 
+/// The dead-primary detector's settings; `None` when neither --listen nor
+/// --on-primary-state asks for it.
+fn detect_config(args: &StreamArgs, plan: &StreamPlan) -> anyhow::Result<Option<detect::DetectConfig>> {
+    if args.listen.is_none() && args.on_primary_state.is_none() {
+        return Ok(None);
+    }
+    let mut config = detect::DetectConfig::new(
+        plan.session.connect.clone(),
+        seconds("dead-after", args.dead_after)?,
+        seconds("probe-interval", args.probe_interval)?,
+        plan.session.heartbeat,
+    );
+    config.replicas = args.replicas.clone();
+    config.command = args.on_primary_state.clone();
+    config.hidden_env = vec![PASSWORD_ENV.to_string()];
+    Ok(Some(config))
+}
+
 /// Threads rendering JSON lines: the CPUs, at most 4.
 fn render_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
@@ -397,9 +435,16 @@ pub fn run(args: StreamArgs) -> anyhow::Result<i32> {
         }
         None => stdout_sink(args.format.unwrap_or(StreamFormat::Text)),
     };
-    let replays = match &args.listen {
-        Some(_) => Some(Arc::new(api::Replays::new(args.ring.clone(), apply_login(&args)?))),
-        None => None,
+    let (replays, positions) = match &args.listen {
+        Some(_) => {
+            let login = apply_login(&args)?;
+            let source = plan.session.connect.addr();
+            (
+                Some(Arc::new(api::Replays::new(args.ring.clone(), login.clone()))),
+                Some(Arc::new(api::Positions::new(args.ring.clone(), source, login))),
+            )
+        }
+        None => (None, None),
     };
     let listener = match &args.listen {
         Some(addr) => {
@@ -412,15 +457,26 @@ pub fn run(args: StreamArgs) -> anyhow::Result<i32> {
         }
         None => None,
     };
+    let detection = detect_config(&args, &plan)?;
+    let health =
+        detection.as_ref().map(|c| Arc::new(Published::new(detect::PrimaryHealth::new(c.login.addr()))));
     let summary = runtime.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
             let _ = tx.send(true);
         });
+        if let (Some(config), Some(health)) = (detection, &health) {
+            tokio::spawn(detect::watch(config, Arc::clone(&status), Arc::clone(health), rx.clone()));
+        }
         if let Some((listener, security)) = listener {
-            let sources =
-                api::Sources { stream: Arc::clone(&status), ring: ring_status.clone(), replay: replays };
+            let sources = api::Sources {
+                stream: Arc::clone(&status),
+                ring: ring_status.clone(),
+                replay: replays,
+                positions,
+                primary: health.clone(),
+            };
             let stop = rx.clone();
             tokio::spawn(async move {
                 if let Err(e) = api::serve(listener, sources, security, stop).await {
@@ -542,6 +598,68 @@ mod tests {
             DumpFrom::MysqlGtid(_)
         ));
         assert!(parse_gtid_start("nonsense").is_err());
+    }
+
+    fn stream_args(extra: &[&str]) -> Result<StreamArgs, clap::Error> {
+        let argv = ["gapless", "stream", "--source", "mysql://repl@db1:3306", "--ring", "/r"];
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(argv.iter().chain(extra))?;
+        match cli.command {
+            crate::cli::Command::Stream(args) => Ok(args),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn detection_flags() {
+        let args = stream_args(&[]).unwrap();
+        assert_eq!((args.dead_after, args.probe_interval), (10.0, 1.0));
+        assert!(args.replicas.is_empty() && args.on_primary_state.is_none());
+        let planned = plan(&args).unwrap();
+        assert!(detect_config(&args, &planned).unwrap().is_none(), "neither --listen nor --on-primary-state");
+
+        let args = stream_args(&[
+            "--dead-after",
+            "3",
+            "--probe-interval",
+            "0.5",
+            "--replica",
+            "127.0.0.1:3307",
+            "--replica",
+            "[::1]:3308",
+            "--on-primary-state",
+            "logger -t gapless \"$GAPLESS_PRIMARY_STATE\"",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.replicas.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["127.0.0.1:3307", "[::1]:3308"]
+        );
+        let config = detect_config(&args, &plan(&args).unwrap()).unwrap().expect("detection runs");
+        assert_eq!(config.dead_after, Duration::from_secs(3));
+        assert_eq!(config.probe_interval, Duration::from_millis(500));
+        assert_eq!(config.replicas.len(), 2);
+        assert_eq!(config.login.addr(), "db1:3306");
+        assert_eq!(config.hidden_env, [PASSWORD_ENV]);
+        // Two heartbeat periods (5 s by default) and a second of silence.
+        assert_eq!(config.stream_silence, Duration::from_secs(11));
+        assert!(config.command.unwrap().starts_with("logger"));
+
+        let listen = stream_args(&["--listen", "127.0.0.1:9306"]).unwrap();
+        assert!(detect_config(&listen, &plan(&listen).unwrap()).unwrap().is_some());
+
+        assert!(stream_args(&["--replica", "db2"]).unwrap_err().to_string().contains("HOST:PORT"));
+        assert!(stream_args(&["--replica", "db2:0"]).is_err());
+        for bad in ["0", "-1", "inf", "NaN"] {
+            let args = stream_args(&["--listen", "127.0.0.1:9306", &format!("--dead-after={bad}")]).unwrap();
+            let err = detect_config(&args, &plan(&args).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("--dead-after"), "{err}");
+        }
+        assert!(stream_args(&["--dead-after", "x"]).is_err());
+        let args = stream_args(&["--on-primary-state", "true", "--probe-interval", "0"]).unwrap();
+        assert!(detect_config(&args, &plan(&args).unwrap())
+            .unwrap_err()
+            .to_string()
+            .contains("--probe-interval"));
     }
 
     #[test]

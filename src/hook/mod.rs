@@ -13,6 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use gapless_protocol::client::host_port;
 use serde_json::{json, Value};
 
 use self::client::Sidecar;
@@ -66,6 +67,8 @@ pub struct OrcFlags {
     pub cluster_name: Option<String>,
     /// `--recovery-uid`.
     pub recovery_uid: Option<String>,
+    /// `--replica-hosts`.
+    pub replica_hosts: Option<String>,
     /// `--VipAddr`.
     pub vip_addr: Option<String>,
     /// `--InterFace`.
@@ -91,7 +94,7 @@ pub struct Inputs {
     pub recovery_uid: Option<String>,
     /// The successor's binlog coordinates (informational).
     pub successor_binlog_coordinates: Option<String>,
-    /// The replicas (informational).
+    /// The failed primary's replicas, `HOST:PORT,HOST:PORT`.
     pub replica_hosts: Option<String>,
     /// The VIP to move (not implemented yet).
     pub vip_addr: Option<String>,
@@ -103,6 +106,30 @@ impl Inputs {
     /// `HOST:PORT` of the successor, as the sidecar's API takes it.
     pub fn successor_addr(&self) -> Option<String> {
         self.successor.as_ref().map(|(h, p)| host_port(h, *p))
+    }
+
+    /// The replicas as `HOST:PORT` (a host alone means port 3306), in the
+    /// order given, without repeats.
+    pub fn replicas(&self) -> Result<Vec<String>, InputError> {
+        let mut out: Vec<String> = Vec::new();
+        for item in self.replica_hosts.as_deref().unwrap_or("").split(',').map(str::trim) {
+            if item.is_empty() {
+                continue;
+            }
+            let bad = || InputError(format!("replica hosts: {item:?} is not HOST:PORT"));
+            let addr = match item.rsplit_once(':') {
+                Some((h, p)) if !h.is_empty() && !h.ends_with(':') => {
+                    let port = p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?;
+                    host_port(h.trim_start_matches('[').trim_end_matches(']'), port)
+                }
+                None => host_port(item, 3306),
+                _ => return Err(bad()),
+            };
+            if !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
+        Ok(out)
     }
 
     /// Why the post hook has nothing to do, or `None` when it should act.
@@ -118,14 +145,6 @@ impl Inputs {
             Some(t) => Some(format!("not a dead-primary failover ({t}): nothing to do")),
             None => Some("not a dead-primary failover (no failure type): nothing to do".into()),
         }
-    }
-}
-
-fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }
 
@@ -263,7 +282,11 @@ pub fn resolve(flags: &OrcFlags, env: &dyn Fn(&str) -> Option<String>) -> Result
             env,
         )?),
         successor_binlog_coordinates: text(pick(&[], Some("ORC_SUCCESSOR_BINLOG_COORDINATES"), env)?),
-        replica_hosts: text(pick(&[], Some("ORC_REPLICA_HOSTS"), env)?),
+        replica_hosts: text(pick(
+            &[("--replica-hosts", f.replica_hosts.as_ref())],
+            Some("ORC_REPLICA_HOSTS"),
+            env,
+        )?),
         vip_addr: text(pick(&[("--VipAddr", f.vip_addr.as_ref())], None, env)?),
         interface: text(pick(&[("--InterFace", f.interface.as_ref())], None, env)?),
     })
@@ -281,13 +304,10 @@ fn raw_uid(flags: &OrcFlags, env: &dyn Fn(&str) -> Option<String>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// The file name of a recovery's record: the UID with anything but
-/// `[A-Za-z0-9._-]` made `_`, then `.done`.
+/// The file name of a recovery's record: the UID made
+/// [safe](crate::atomic_file::safe_name), then `.done`.
 pub fn done_file_name(uid: &str) -> String {
-    let safe: String =
-        uid.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
-    let safe = if safe.starts_with('.') { format!("_{safe}") } else { safe };
-    format!("{safe}.done")
+    format!("{}.done", crate::atomic_file::safe_name(uid))
 }
 
 /// Log lines: `TIME LEVEL gapless hook STEP recovery=UID: message`, to
@@ -394,6 +414,11 @@ pub struct PostOptions {
     pub state_dir: PathBuf,
     /// `--log-file`.
     pub log_file: Option<PathBuf>,
+    /// `--vip-from`: the host spec the VIP is taken from (default: ssh to
+    /// the failed host).
+    pub vip_from: Option<String>,
+    /// `--vip-to`: the host spec it goes to (default: ssh to the successor).
+    pub vip_to: Option<String>,
     /// orchestrator's inputs.
     pub flags: OrcFlags,
 }
@@ -465,6 +490,13 @@ pub fn post_master_failover(opts: &PostOptions, env: &dyn Fn(&str) -> Option<Str
         log.error("no successor: give --successor-host/--successor-port or set ORC_SUCCESSOR_HOST/ORC_SUCCESSOR_PORT");
         return EXIT_INPUT;
     };
+    let vip_plan = match vip_plan(opts, &inputs) {
+        Ok(p) => p,
+        Err(e) => {
+            log.error(e);
+            return EXIT_INPUT;
+        }
+    };
     let done = opts.state_dir.join(done_file_name(&uid));
     if done.exists() {
         log.info(format_args!("already done for recovery {uid} ({}): nothing to do", done.display()));
@@ -477,7 +509,8 @@ pub fn post_master_failover(opts: &PostOptions, env: &dyn Fn(&str) -> Option<Str
         opts.mode,
         opts.deadline.as_secs_f64()
     ));
-    let job = match complete(&mut log, &sidecar, &target, opts.mode, end) {
+    let after = recorded_start(&mut log, &sidecar, &uid, &target, end);
+    let job = match complete(&mut log, &sidecar, &target, opts.mode, after.as_deref(), end) {
         Ok(job) => job,
         Err(e) => {
             log.error(format_args!("completion onto {target} failed: {e}"));
@@ -493,13 +526,22 @@ pub fn post_master_failover(opts: &PostOptions, env: &dyn Fn(&str) -> Option<Str
         text(&summary["last_gtid"]),
         text(&summary["target_executed"])
     ));
-    match &inputs.vip_addr {
-        Some(vip) => log.warn(format_args!(
-            "VIP move is not implemented yet; not moving {vip} (interface {})",
-            inputs.interface.as_deref().unwrap_or("-")
-        )),
-        None => log.info("no --VipAddr: no VIP to move"),
-    }
+    let vip = match vip_plan {
+        Some(plan) => match move_vip(&mut log, plan, end) {
+            Ok(summary) => Some(summary),
+            Err(e) => {
+                log.error(format_args!(
+                    "the VIP move failed: {e}; {target} is complete, but clients are not sent to it yet \
+                     (running this hook again retries the move; nothing is replayed twice)"
+                ));
+                return EXIT_FAILED;
+            }
+        },
+        None => {
+            log.info("no --VipAddr: no VIP to move");
+            None
+        }
+    };
     let record = json!({
         "recovery_uid": uid,
         "finished": rfc3339_now(),
@@ -512,8 +554,9 @@ pub fn post_master_failover(opts: &PostOptions, env: &dyn Fn(&str) -> Option<Str
         "sidecar": sidecar.base(),
         "replay": job["id"],
         "summary": summary,
+        "vip": vip,
     });
-    match write_atomically(&done, &record) {
+    match crate::atomic_file::write_json(&done, &record) {
         Ok(()) => log.info(format_args!("recorded in {}", done.display())),
         // The completion itself succeeded; a second run would replay
         // nothing new (the target has every transaction by GTID).
@@ -524,6 +567,43 @@ pub fn post_master_failover(opts: &PostOptions, env: &dyn Fn(&str) -> Option<Str
     }
     log.info("done");
     EXIT_OK
+}
+
+/// The VIP move asked for (`--VipAddr`), checked before anything is done:
+/// a bad address, interface or host spec is bad input.
+fn vip_plan(opts: &PostOptions, inputs: &Inputs) -> Result<Option<crate::vip::MovePlan>, InputError> {
+    let Some(vip) = inputs.vip_addr.as_deref() else { return Ok(None) };
+    let Some(dev) = inputs.interface.as_deref() else {
+        return Err(InputError(format!("--VipAddr {vip} needs --InterFace (the interface it goes on)")));
+    };
+    let ssh_to = |endpoint: &Option<(String, u16)>| endpoint.as_ref().map(|(h, _)| format!("ssh:{h}"));
+    let from = opts.vip_from.clone().or_else(|| ssh_to(&inputs.failed));
+    let Some(to) = opts.vip_to.clone().or_else(|| ssh_to(&inputs.successor)) else {
+        return Err(InputError("no host to move the VIP to: give --vip-to or the successor".into()));
+    };
+    crate::vip::MovePlan::parse(vip, dev, from.as_deref(), &to, false, opts.deadline)
+        .map(Some)
+        .map_err(|e| InputError(format!("the VIP move: {e}")))
+}
+
+/// Moves the VIP to the successor (after the completion, so clients only
+/// reach it once it has everything) within what is left of the deadline,
+/// logging each step; the summary line for the record.
+fn move_vip(log: &mut Log, mut plan: crate::vip::MovePlan, end: Instant) -> Result<String, String> {
+    plan.timeout = left(end);
+    log.info(format_args!(
+        "moving the VIP {} on {} from {} to {}",
+        plan.vip,
+        plan.dev,
+        plan.from.as_ref().map_or_else(|| "(no old host)".to_string(), ToString::to_string),
+        plan.to
+    ));
+    let report = crate::vip::move_vip_with(&plan, &mut |step| match step.outcome {
+        crate::vip::Outcome::Ok => log.info(format_args!("VIP: {step}")),
+        _ => log.warn(format_args!("VIP: {step}")),
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(report.steps.last().map(|s| s.text.clone()).unwrap_or_default())
 }
 
 /// The report's summary kept in the record and logged.
@@ -541,13 +621,77 @@ fn summary(job: &Value) -> Value {
     })
 }
 
-/// Starts (or joins) the replay onto `target` and follows it until it
-/// succeeds (its job), fails, or the deadline passes.
+/// Where the replay onto `target` starts when it has no GTIDs: the
+/// coordinates the pre hook had the sidecar record for this recovery
+/// (orchestrator has reset the promoted replica since). `None` leaves it
+/// to the sidecar, which reads the target's GTIDs.
+fn recorded_start(log: &mut Log, sidecar: &Sidecar, uid: &str, target: &str, end: Instant) -> Option<String> {
+    let url = format!("/v1/positions/{}", crate::api::positions::percent_encode(uid));
+    let snapshot: Value = match sidecar.request("GET", &url, None, request_timeout(end)) {
+        Ok((200, answer)) => serde_json::from_str(&answer).ok()?,
+        Ok((404, _)) => {
+            log.info(format_args!(
+                "no positions were recorded for this recovery (pre-failover hook): the sidecar works \
+                 out where {target} stands from its GTIDs"
+            ));
+            return None;
+        }
+        Ok((status, answer)) => {
+            log.warn(format_args!("GET {url}: {status}: {}; going on without them", answer.trim()));
+            return None;
+        }
+        Err(e) => {
+            log.warn(format_args!("GET {url}: {e:#}; going on without the recorded positions"));
+            return None;
+        }
+    };
+    let entry = snapshot["replicas"]
+        .as_array()?
+        .iter()
+        .find(|r| r["replica"].as_str().is_some_and(|a| a.eq_ignore_ascii_case(target)));
+    let Some(entry) = entry else {
+        log.warn(format_args!(
+            "positions were recorded for this recovery ({}), but not for {target}",
+            snapshot["taken"].as_str().unwrap_or("?")
+        ));
+        return None;
+    };
+    let gtids = entry["executed_gtids"].as_str().unwrap_or("");
+    let executed = entry["executed"].as_str();
+    match (gtids.is_empty(), executed) {
+        (false, _) => {
+            log.info(format_args!(
+                "{target} had executed GTIDs {gtids} before the promotion: its GTIDs decide what it lacks"
+            ));
+            None
+        }
+        (true, Some(at)) => {
+            log.info(format_args!(
+                "{target} has no GTIDs: the replay starts after {at}, where it had executed up to before \
+                 the promotion (recorded {})",
+                snapshot["taken"].as_str().unwrap_or("?")
+            ));
+            Some(at.to_string())
+        }
+        (true, None) => {
+            log.warn(format_args!(
+                "no executed coordinates were recorded for {target}: {}",
+                text(&entry["error"])
+            ));
+            None
+        }
+    }
+}
+
+/// Starts (or joins) the replay onto `target` (after `after`, `FILE:POS`,
+/// when given) and follows it until it succeeds (its job), fails, or the
+/// deadline passes.
 fn complete(
     log: &mut Log,
     sidecar: &Sidecar,
     target: &str,
     mode: &str,
+    after: Option<&str>,
     end: Instant,
 ) -> Result<Value, String> {
     let mut last_error: Option<String> = None;
@@ -559,7 +703,11 @@ fn complete(
                 last_error.map(|e| format!(" (last error: {e})")).unwrap_or_default()
             ));
         }
-        let body = json!({ "target": target, "mode": mode, "deadline": remaining.as_secs_f64() }).to_string();
+        let mut body = json!({ "target": target, "mode": mode, "deadline": remaining.as_secs_f64() });
+        if let Some(at) = after {
+            body["after"] = json!(at);
+        }
+        let body = body.to_string();
         match sidecar.request("POST", "/v1/replay", Some(&body), request_timeout(end)) {
             Ok((202, text)) => {
                 let started: Value =
@@ -658,30 +806,6 @@ fn running_job(sidecar: &Sidecar, target: &str, end: Instant) -> Result<Option<S
     }))
 }
 
-/// Writes `value` as JSON to a temporary file next to `path`, syncs it,
-/// renames it over `path` and syncs the directory.
-fn write_atomically(path: &Path, value: &Value) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("record"),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut f, value)?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// Runs `gapless hook pre-failover`; returns the exit code.
 pub fn pre_failover(opts: &PreOptions, env: &dyn Fn(&str) -> Option<String>) -> i32 {
     const STEP: &str = "pre-failover";
@@ -696,27 +820,120 @@ pub fn pre_failover(opts: &PreOptions, env: &dyn Fn(&str) -> Option<String>) -> 
     let uid = inputs.recovery_uid.clone().unwrap_or_else(|| "-".into());
     let mut log = Log::new(STEP, &uid, opts.log_file.as_deref());
     log_inputs(&mut log, &inputs);
+    let replicas = match inputs.replicas() {
+        Ok(r) => r,
+        Err(e) => {
+            log.error(e);
+            return EXIT_INPUT;
+        }
+    };
     let Some(sidecar) = opts.sidecar.connect(&mut log) else { return EXIT_INPUT };
+    let mut problems = Vec::new();
     match check_ready(&sidecar, end) {
-        Ok(what) => {
-            log.info(format_args!("the sidecar {} is ready: {what}", sidecar.base()));
-            EXIT_OK
+        Ok(what) => log.info(format_args!("the sidecar {} is ready: {what}", sidecar.base())),
+        Err(why) => problems.push(format!("the sidecar {} is not ready: {why}", sidecar.base())),
+    }
+    match (&inputs.recovery_uid, replicas.is_empty()) {
+        (None, _) => log.warn(
+            "no recovery UID (--recovery-uid or ORC_RECOVERY_UID): replica positions are not recorded, \
+             and a replay onto a promoted replica without GTIDs will have no start point",
+        ),
+        (Some(_), true) => log.warn(
+            "no replicas given (--replica-hosts or ORC_REPLICA_HOSTS): replica positions are not recorded, \
+             and a replay onto a promoted replica without GTIDs will have no start point",
+        ),
+        (Some(uid), false) => match record_positions(&mut log, &sidecar, uid, &replicas, end) {
+            Ok(found) => problems.extend(found),
+            Err(e) => problems.push(format!("recording the replicas' positions failed: {e}")),
+        },
+    }
+    if problems.is_empty() {
+        log.info("done: the failover may go on");
+        return EXIT_OK;
+    }
+    if opts.veto {
+        for p in &problems {
+            log.error(format_args!("{p}"));
         }
-        Err(why) if opts.veto => {
-            log.error(format_args!(
-                "the sidecar {} is not ready: {why}; vetoing the failover (--veto)",
-                sidecar.base()
-            ));
-            EXIT_FAILED
+        log.error("vetoing the failover (--veto)");
+        EXIT_FAILED
+    } else {
+        for p in &problems {
+            log.warn(format_args!("{p}"));
         }
-        Err(why) => {
-            log.warn(format_args!(
-                "the sidecar {} is not ready: {why}; the failover goes on, and may lose transactions",
-                sidecar.base()
-            ));
-            EXIT_OK
+        log.warn("the failover goes on (no --veto), and may lose transactions");
+        EXIT_OK
+    }
+}
+
+/// Has the sidecar record the replicas' positions for recovery `uid` and
+/// waits for them; logs each replica. Returns the problems found (a
+/// replica whose missing transactions the ring does not hold).
+fn record_positions(
+    log: &mut Log,
+    sidecar: &Sidecar,
+    uid: &str,
+    replicas: &[String],
+    end: Instant,
+) -> Result<Vec<String>, String> {
+    let body = json!({ "recovery_uid": uid, "replicas": replicas }).to_string();
+    log.info(format_args!("asking the sidecar to record the positions of {}", replicas.join(", ")));
+    let (status, answer) = sidecar
+        .request("POST", "/v1/positions", Some(&body), request_timeout(end))
+        .map_err(|e| format!("{e:#}"))?;
+    if !matches!(status, 200 | 202) {
+        return Err(format!("POST /v1/positions: {status}: {}", answer.trim()));
+    }
+    let started: Value =
+        serde_json::from_str(&answer).map_err(|e| format!("POST /v1/positions: {e}: {answer}"))?;
+    let url = started["url"].as_str().ok_or_else(|| format!("POST /v1/positions: no url in {answer}"))?;
+    if started["state"] == "done" {
+        log.info(format_args!("positions for recovery {uid} were recorded earlier: {url}"));
+    }
+    let snapshot = loop {
+        if left(end).is_zero() {
+            return Err(format!("the deadline passed while {url} was still being recorded"));
+        }
+        let (status, answer) =
+            sidecar.request("GET", url, None, request_timeout(end)).map_err(|e| format!("{e:#}"))?;
+        if status != 200 {
+            return Err(format!("GET {url}: {status}: {}", answer.trim()));
+        }
+        let v: Value = serde_json::from_str(&answer).map_err(|e| format!("GET {url}: {e}"))?;
+        if v["state"] == "done" {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(100).min(left(end)));
+    };
+    let mut problems = Vec::new();
+    for r in snapshot["replicas"].as_array().into_iter().flatten() {
+        let name = text(&r["replica"]);
+        if !r["error"].is_null() {
+            log.warn(format_args!("replica {name}: not recorded: {}", text(&r["error"])));
+            continue;
+        }
+        let line = format!(
+            "replica {name}: replicates from {}, IO {} SQL {}, executed {}, GTIDs {}",
+            text(&r["primary"]),
+            text(&r["io_running"]),
+            text(&r["sql_running"]),
+            text(&r["executed"]),
+            r["executed_gtids"].as_str().filter(|g| !g.is_empty()).unwrap_or("none"),
+        );
+        match r["covered"].as_bool() {
+            Some(true) => log.info(format_args!("{line}; the ring covers it: {}", text(&r["coverage"]))),
+            Some(false) => {
+                log.warn(format_args!("{line}"));
+                problems.push(format!(
+                    "the ring does not hold all that replica {name} lacks: {}",
+                    text(&r["coverage"])
+                ));
+            }
+            None => log.warn(format_args!("{line}; coverage unknown: {}", text(&r["coverage"]))),
         }
     }
+    log.info(format_args!("positions recorded: {url}"));
+    Ok(problems)
 }
 
 /// `GET /status`: connected to the primary, with a ring.
@@ -734,24 +951,39 @@ fn text(v: &Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 
-/// Whether a `/status` document says the sidecar is ready.
+/// Whether a `/status` document says the sidecar is ready: it keeps a
+/// ring that is not paused and holds transactions. Being disconnected is
+/// expected (the primary is dead, as a rule, when this runs); what the
+/// sidecar judges of the primary is said.
 fn status_ready(doc: &Value) -> Result<String, String> {
-    if doc["connected"] != Value::Bool(true) {
-        return Err(format!("not connected to its primary {}", text(&doc["source"])));
-    }
-    if doc["ring"].is_null() {
+    let ring = &doc["ring"];
+    if ring.is_null() {
         return Err("it keeps no ring (not started with --ring)".into());
     }
-    if !doc["ring"]["paused"].is_null() {
-        return Err(format!("its ring is paused: {}", doc["ring"]["paused"]));
+    if !ring["paused"].is_null() {
+        return Err(format!("its ring is paused: {}", ring["paused"]));
     }
-    Ok(format!(
-        "connected to {}, ring holds up to {}",
-        text(&doc["source"]),
-        doc["ring"]["last_durable"]["gtid"]
-            .as_str()
-            .map_or_else(|| doc["ring"]["last_durable"].to_string(), str::to_string)
-    ))
+    let last = &ring["last_durable"];
+    if last.is_null() {
+        return Err("its ring holds no transaction yet".into());
+    }
+    let held = match last["gtid"].as_str().filter(|g| !g.is_empty()) {
+        Some(gtid) => gtid.to_string(),
+        None => format!("{}:{}", text(&last["file"]), text(&last["position"])),
+    };
+    let source = text(&doc["source"]);
+    let link = if doc["connected"] == Value::Bool(true) {
+        format!("connected to {source}")
+    } else {
+        match doc["primary"]["state"].as_str() {
+            Some(state) => format!(
+                "disconnected from {source}, which it judges {state} ({})",
+                doc["primary"]["reason"].as_str().unwrap_or("no reason given")
+            ),
+            None => format!("disconnected from {source}"),
+        }
+    };
+    Ok(format!("{link}; its ring holds up to {held}"))
 }
 
 #[cfg(test)]
@@ -961,26 +1193,25 @@ mod tests {
     }
 
     #[test]
-    fn readiness_needs_a_connection_and_a_ring() {
-        let ok = json!({"source": "db1:3306", "connected": true, "ring": {"paused": null, "last_durable": {"gtid": "0-1-9"}}});
-        assert!(status_ready(&ok).unwrap().contains("0-1-9"));
-        let e = status_ready(&json!({"source": "db1:3306", "connected": false, "ring": {}})).unwrap_err();
-        assert!(e.contains("not connected"), "{e}");
+    fn readiness_needs_a_ring_that_holds_transactions() {
+        let ring = json!({"paused": null, "last_durable": {"gtid": "0-1-9"}});
+        let ok = json!({"source": "db1:3306", "connected": true, "ring": ring});
+        assert_eq!(status_ready(&ok).unwrap(), "connected to db1:3306; its ring holds up to 0-1-9");
+        // A dead primary is why the hook runs: disconnected is fine.
+        let dead = json!({"source": "db1:3306", "connected": false, "ring": ring,
+                          "primary": {"state": "dead", "reason": "no answer for 10 s"}});
+        let why = status_ready(&dead).unwrap();
+        assert!(why.contains("judges dead (no answer for 10 s)"), "{why}");
+        let by_position = json!({"source": "db1:3306", "connected": false,
+                                 "ring": {"paused": null, "last_durable": {"gtid": "", "file": "b.000002", "position": 120}}});
+        assert!(status_ready(&by_position).unwrap().ends_with("up to b.000002:120"));
+        let e = status_ready(&json!({"connected": true, "ring": {"paused": null, "last_durable": null}}))
+            .unwrap_err();
+        assert!(e.contains("no transaction"), "{e}");
         let e = status_ready(&json!({"connected": true, "ring": null})).unwrap_err();
         assert!(e.contains("no ring"), "{e}");
         let e = status_ready(&json!({"connected": true, "ring": {"paused": "disk full"}})).unwrap_err();
         assert!(e.contains("paused"), "{e}");
-    }
-
-    #[test]
-    fn records_are_written_whole() {
-        let dir = std::env::temp_dir().join(format!("gapless-hook-unit-{}", std::process::id()));
-        let path = dir.join(done_file_name("u-1"));
-        write_atomically(&path, &json!({"a": 1})).unwrap();
-        let back: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(back, json!({"a": 1}));
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A fake sidecar: answers each request with `answer(method, path,
@@ -1033,6 +1264,8 @@ mod tests {
             mode: "sql",
             state_dir: state_dir.to_path_buf(),
             log_file: None,
+            vip_from: None,
+            vip_to: None,
             flags: OrcFlags::default(),
         }
     }
@@ -1082,13 +1315,56 @@ mod tests {
         assert_eq!(record["replay"], 8);
         assert_eq!(record["summary"]["last_gtid"], "0-1-6");
         let seen = seen.lock().unwrap();
-        assert!(seen[0].starts_with("POST /v1/replay {"), "{seen:?}");
-        let body: Value = serde_json::from_str(seen[0].splitn(3, ' ').nth(2).unwrap()).unwrap();
+        // No positions recorded (404): the sidecar decides from the GTIDs.
+        assert_eq!(seen[0], "GET /v1/positions/u-409 ", "{seen:?}");
+        assert!(seen[1].starts_with("POST /v1/replay {"), "{seen:?}");
+        let body: Value = serde_json::from_str(seen[1].splitn(3, ' ').nth(2).unwrap()).unwrap();
         assert_eq!(body["target"], "db2:3306");
         assert_eq!(body["mode"], "sql");
         assert!(body.get("after").is_none() && body.get("after_gtid").is_none(), "{body}");
         assert!(body["deadline"].as_f64().unwrap() > 10.0, "{body}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The body of the first `POST /v1/replay` a post hook sent, when the
+    /// pre hook recorded `successor` for recovery `uid`.
+    fn replay_body_after_recording(uid: &'static str, successor: Value) -> Value {
+        let (url, seen) = fake_sidecar(move |method, path, _| match (method, path) {
+            ("GET", p) if p == format!("/v1/positions/{uid}") => (
+                200,
+                json!({"recovery_uid": uid, "state": "done", "taken": "2026-11-26T00:00:00Z",
+                       "replicas": [{"replica": "db9:3306", "executed": "bin.000001:4", "executed_gtids": ""},
+                                    successor]})
+                .to_string(),
+            ),
+            ("POST", "/v1/replay") => (202, json!({"id": 1, "url": "/v1/replay/1"}).to_string()),
+            ("GET", "/v1/replay/1") => {
+                (200, json!({"id": 1, "state": "succeeded", "applied": 0}).to_string())
+            }
+            _ => (404, "no".into()),
+        });
+        let dir = scratch(uid);
+        let code = post_master_failover(&options(&url, &dir, Duration::from_secs(20)), &dead_master(uid));
+        assert_eq!(code, EXIT_OK, "{:?}", seen.lock().unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+        let seen = seen.lock().unwrap();
+        let post = seen.iter().find(|s| s.starts_with("POST /v1/replay {")).expect("a replay");
+        serde_json::from_str(post.splitn(3, ' ').nth(2).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn recorded_coordinates_start_the_replay_when_the_successor_has_no_gtids() {
+        let body = replay_body_after_recording(
+            "u-pos",
+            json!({"replica": "DB2:3306", "executed": "bin.000007:1234", "executed_gtids": ""}),
+        );
+        assert_eq!(body["after"], "bin.000007:1234", "{body}");
+        // With GTIDs, the target's own GTIDs decide (they are current).
+        let body = replay_body_after_recording(
+            "u-gtid",
+            json!({"replica": "db2:3306", "executed": "bin.000007:1234", "executed_gtids": "0-1-5"}),
+        );
+        assert!(body.get("after").is_none(), "{body}");
     }
 
     #[test]
@@ -1204,6 +1480,8 @@ mod tests {
                     stream: Arc::new(Published::new(sample_stream())),
                     ring: with_ring.then(|| Arc::new(Published::new(sample_ring()))),
                     replay: None,
+                    positions: None,
+                    primary: None,
                 };
                 let (_stop, stop_rx) = tokio::sync::watch::channel(false);
                 let _ = crate::api::serve(listener, sources, security, stop_rx).await;
@@ -1246,5 +1524,63 @@ mod tests {
         let (port, token, ca) = https_sidecar(&dir.join("noring"), false);
         assert_eq!(pre(format!("https://127.0.0.1:{port}"), Some(token), Some(ca), true), EXIT_FAILED);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_pre_hook_records_positions_and_vetoes_only_an_uncovered_replica() {
+        let run = |covered: bool, veto: bool| {
+            let (url, seen) = fake_sidecar(move |method, path, _| match (method, path) {
+                ("GET", "/status") => (
+                    200,
+                    json!({"connected": true, "source": "db1:3306",
+                           "ring": {"paused": null, "last_durable": {"gtid": "0-1-9"}}})
+                    .to_string(),
+                ),
+                ("POST", "/v1/positions") => {
+                    (202, json!({"url": "/v1/positions/u-pos", "state": "running"}).to_string())
+                }
+                ("GET", "/v1/positions/u-pos") => (
+                    200,
+                    json!({"state": "done", "replicas": [
+                        {"replica": "db2:3306", "executed": "bin.000001:4", "executed_gtids": "0-1-3",
+                         "covered": covered, "coverage": "why"},
+                        {"replica": "db3:3306", "error": "connection refused", "covered": null}]})
+                    .to_string(),
+                ),
+                _ => (404, "no".into()),
+            });
+            let opts = PreOptions {
+                sidecar: SidecarOptions { url, token_file: None, ca_file: None },
+                deadline: Duration::from_secs(10),
+                veto,
+                log_file: None,
+                flags: OrcFlags::default(),
+            };
+            let env = env_of(&[("ORC_RECOVERY_UID", "u-pos"), ("ORC_REPLICA_HOSTS", "db2:3306, db3:3306")]);
+            let code = pre_failover(&opts, &env);
+            let seen = seen.lock().unwrap().clone();
+            (code, seen)
+        };
+        let (code, seen) = run(true, true);
+        // An unreachable replica is only a warning (some replicas may be dead too).
+        assert_eq!(code, EXIT_OK, "{seen:?}");
+        let post = seen.iter().find(|s| s.starts_with("POST /v1/positions ")).expect("asked to record");
+        let body: Value = serde_json::from_str(post.splitn(3, ' ').nth(2).unwrap()).unwrap();
+        assert_eq!(body, json!({"recovery_uid": "u-pos", "replicas": ["db2:3306", "db3:3306"]}));
+        assert_eq!(run(false, true).0, EXIT_FAILED);
+        assert_eq!(run(false, false).0, EXIT_OK);
+    }
+
+    #[test]
+    fn replica_lists() {
+        let inputs = |list: &str| Inputs { replica_hosts: Some(list.into()), ..Default::default() };
+        assert_eq!(
+            inputs("db2:3306,db3:3307, db2:3306,,db4,[::1]:3310").replicas().unwrap(),
+            vec!["db2:3306", "db3:3307", "db4:3306", "[::1]:3310"]
+        );
+        for bad in ["db2:x", "db2:0", ":3306"] {
+            assert!(inputs(bad).replicas().is_err(), "{bad}");
+        }
+        assert!(Inputs::default().replicas().unwrap().is_empty());
     }
 }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gapless_decoder::gtid::{Gtid, GtidSet, MariaGtid, MariaGtidList};
-use gapless_protocol::client::{ClientError, ConnectOptions, Connection};
+use gapless_protocol::client::{host_port, ClientError, ConnectOptions, Connection};
 use serde::Serialize;
 use thiserror::Error;
 use tracing::{debug, info};
@@ -618,7 +618,7 @@ fn log_applied(transactions: &[Applied]) {
 /// `gtid_binlog_pos` and `gtid_slave_pos` (what it wrote, and what it
 /// replicated; `gtid_current_pos` would hide transactions replayed with
 /// another server's id). MySQL: `gtid_executed`.
-async fn executed_on(conn: &mut Connection) -> Result<Executed, ReplayError> {
+pub(crate) async fn executed_on(conn: &mut Connection) -> Result<Executed, ReplayError> {
     let addr = conn.addr().to_string();
     if conn.server().is_mariadb() {
         let mut list = MariaGtidList::new();
@@ -650,29 +650,76 @@ async fn auto_start(conn: &mut Connection) -> Result<Have, ReplayError> {
     if !executed.is_empty() {
         return Ok(Have { executed: Some(executed), after: None });
     }
-    let addr = conn.addr().to_string();
+    match replica_status(conn).await?.and_then(|s| s.executed) {
+        Some(after) => Ok(Have { executed: None, after: Some(after) }),
+        None => Err(ReplayError::NoStart(format!(
+            "{} has no executed GTIDs and no replication coordinates (RESET SLAVE ALL removes them): \
+             no start point can be worked out. Pass --after FILE:POS with the coordinates recorded before \
+             the promotion (Relay_Master_Log_File:Exec_Master_Log_Pos; `gapless hook pre-failover` \
+             records them), or --after-gtid",
+            conn.addr()
+        ))),
+    }
+}
+
+/// A replica's replication state, as `SHOW SLAVE STATUS` (or MySQL 8.4's
+/// `SHOW REPLICA STATUS`) shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ReplicaStatus {
+    /// The primary it replicates from, `HOST:PORT`.
+    pub primary: Option<String>,
+    /// The IO thread's state (`Yes`, `No`, `Connecting`).
+    pub io_running: Option<String>,
+    /// The SQL thread's state.
+    pub sql_running: Option<String>,
+    /// Where it has received up to in the primary's binlog.
+    pub received: Option<(String, u64)>,
+    /// Where it has executed up to in the primary's binlog.
+    pub executed: Option<(String, u64)>,
+    /// `Using_Gtid` (MariaDB) or `Auto_Position` (MySQL).
+    pub using_gtid: Option<String>,
+}
+
+/// The replica's state; `None` when it is not a replica (no row).
+pub(crate) async fn replica_status(conn: &mut Connection) -> Result<Option<ReplicaStatus>, ReplayError> {
     let status = match conn.query_rows("SHOW SLAVE STATUS").await {
         Ok(set) => set,
         Err(e) if e.server_error().is_some() => conn.query_rows("SHOW REPLICA STATUS").await?,
         Err(e) => return Err(e.into()),
     };
-    let field = |name: &str| {
-        let col = status.column(name)?;
-        let value = status.rows.first()?.get(col)?.as_ref()?;
-        Some(String::from_utf8_lossy(value).into_owned())
-    };
-    let file =
-        field("Relay_Master_Log_File").or_else(|| field("Relay_Source_Log_File")).filter(|f| !f.is_empty());
-    let position =
-        field("Exec_Master_Log_Pos").or_else(|| field("Exec_Source_Log_Pos")).and_then(|p| p.parse().ok());
-    match (file, position) {
-        (Some(file), Some(position)) => Ok(Have { executed: None, after: Some((file, position)) }),
-        _ => Err(ReplayError::NoStart(format!(
-            "{addr} has no executed GTIDs and no replication coordinates (RESET SLAVE ALL removes them): \
-             no start point can be worked out. Pass --after FILE:POS with the coordinates recorded before \
-             the promotion (Relay_Master_Log_File:Exec_Master_Log_Pos), or --after-gtid"
-        ))),
+    if status.rows.is_empty() {
+        return Ok(None);
     }
+    // MySQL 8.0.22+ names the columns Source_* and Replica_*.
+    let field = |names: &[&str]| {
+        names.iter().find_map(|name| {
+            let col = status.column(name)?;
+            let value = status.rows.first()?.get(col)?.as_ref()?;
+            Some(String::from_utf8_lossy(value).into_owned())
+        })
+    };
+    let coords = |file: &[&str], pos: &[&str]| {
+        let file = field(file).filter(|f| !f.is_empty())?;
+        Some((file, field(pos)?.parse().ok()?))
+    };
+    let primary = match (field(&["Master_Host", "Source_Host"]), field(&["Master_Port", "Source_Port"])) {
+        (Some(h), Some(p)) if !h.is_empty() => p.parse().ok().map(|p| host_port(&h, p)),
+        _ => None,
+    };
+    Ok(Some(ReplicaStatus {
+        primary,
+        io_running: field(&["Slave_IO_Running", "Replica_IO_Running"]),
+        sql_running: field(&["Slave_SQL_Running", "Replica_SQL_Running"]),
+        received: coords(
+            &["Master_Log_File", "Source_Log_File"],
+            &["Read_Master_Log_Pos", "Read_Source_Log_Pos"],
+        ),
+        executed: coords(
+            &["Relay_Master_Log_File", "Relay_Source_Log_File"],
+            &["Exec_Master_Log_Pos", "Exec_Source_Log_Pos"],
+        ),
+        using_gtid: field(&["Using_Gtid", "Auto_Position"]),
+    }))
 }
 
 /// The ring must start at or before the target's place in the old

@@ -261,7 +261,16 @@ pub async fn run(
             s.last_error = None;
         });
         let result =
-            pump(&mut stream, &mut tracker, sink, &mut units, &mut summary, &mut report, &mut stop).await;
+            match pump(&mut stream, &mut tracker, sink, &mut units, &mut summary, &mut report, &mut stop)
+                .await
+            {
+                // The dump is blocking: the primary ends it (EOF) only when
+                // it shuts down. Reconnect as after any dropped connection.
+                Ok(()) if !*stop.borrow() => {
+                    Err(StreamError::Client(ClientError::Closed { addr: plan.session.connect.addr() }))
+                }
+                other => other,
+            };
         units.clear();
         report.disconnected(result.as_ref().err());
         match result {

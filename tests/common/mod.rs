@@ -131,6 +131,7 @@ pub fn variant_binlogs(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+pub mod netns;
 pub mod server;
 pub mod sidecar;
 

@@ -117,8 +117,21 @@ impl ApiSidecar {
         dir: &Path,
         repl_password: &str,
         token: &str,
+        apply: (&str, &str),
+        tag: &str,
+    ) -> ApiSidecar {
+        Self::start_with(primary, dir, repl_password, token, apply, tag, &[])
+    }
+
+    /// [`ApiSidecar::start`] with `extra` flags for `gapless stream`.
+    pub fn start_with(
+        primary: &Server,
+        dir: &Path,
+        repl_password: &str,
+        token: &str,
         (apply_user, apply_password): (&str, &str),
         tag: &str,
+        extra: &[&str],
     ) -> ApiSidecar {
         let ring = dir.join("ring");
         let (token_file, apply_file) = (dir.join("token"), dir.join("apply-password"));
@@ -126,28 +139,28 @@ impl ApiSidecar {
         private_file(&apply_file, &format!("{apply_password}\n"));
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        let streamer = Streamer::spawn(
-            &[
-                "--source",
-                &primary.url("repl"),
-                "--from-gtid",
-                "",
-                "--ring",
-                &ring.display().to_string(),
-                "--ssl-mode",
-                "DISABLED",
-                "--listen",
-                &listen,
-                "--api-token-file",
-                &token_file.display().to_string(),
-                "--apply-user",
-                apply_user,
-                "--apply-password-file",
-                &apply_file.display().to_string(),
-            ],
-            repl_password,
-            tag,
-        );
+        let (source, ring_dir) = (primary.url("repl"), ring.display().to_string());
+        let (token_path, apply_path) = (token_file.display().to_string(), apply_file.display().to_string());
+        let mut args = vec![
+            "--source",
+            &source,
+            "--from-gtid",
+            "",
+            "--ring",
+            &ring_dir,
+            "--ssl-mode",
+            "DISABLED",
+            "--listen",
+            &listen,
+            "--api-token-file",
+            &token_path,
+            "--apply-user",
+            apply_user,
+            "--apply-password-file",
+            &apply_path,
+        ];
+        args.extend_from_slice(extra);
+        let streamer = Streamer::spawn(&args, repl_password, tag);
         wait_until(Duration::from_secs(30), "the API to listen", || {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
