@@ -25,4 +25,5 @@ pub mod render;
 pub mod replay;
 pub mod ring;
 pub mod stream;
+pub mod topology;
 pub mod vip;

@@ -10,35 +10,17 @@
 
 mod common;
 
-use std::process::Output;
 use std::time::Duration;
 
 use common::netns::{netns_here, Lan};
 use common::server::Server;
-use common::sidecar::{contents, row_changes, scratch, wait_ring_holds, ApiSidecar, TABLES};
+use common::sidecar::{contents, row_changes, run_hook, scratch, wait_ring_holds, ApiSidecar, TABLES};
 use common::{mariadb_here, wait_until};
 
 const PASSWORD: &str = "story-repl-pw-41c7";
 const APPLY_PASSWORD: &str = "story-apply-pw-93aa";
 const TOKEN: &str = "story-token-0123456789abcdef0123";
 const UID: &str = "1764190000:story";
-
-/// Runs `gapless hook STEP ARGS` with orchestrator's environment `env`
-/// (and no other ORC_* variable); the exit code and the output.
-fn hook(step: &str, args: &[String], env: &[(&str, String)]) -> (i32, String) {
-    let mut cmd = common::gapless();
-    cmd.arg("hook").arg(step).args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ORC_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-    let Output { status, stdout, stderr } = cmd.output().expect("gapless hook");
-    let text = format!("{}{}", String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
-    eprintln!("$ gapless hook {step} {}\n{text}", args.join(" "));
-    (status.code().unwrap_or(-1), text)
-}
 
 /// One transaction per row: inserts of ids `from..=to` into d.t.
 fn inserts(from: u32, to: u32) -> String {
@@ -181,7 +163,7 @@ fn a_dead_primary_loses_nothing_and_the_vip_follows_the_promoted_replica() {
 
     // 1. PreFailoverProcesses: the sidecar is ready and records where each
     //    replica stands; its ring covers both.
-    let (code, out) = hook("pre-failover", &common_args(&["--veto"]), &orc);
+    let (code, out) = run_hook("pre-failover", &common_args(&["--veto"]), &orc);
     assert_eq!(code, 0, "{out}");
     for (r, has) in [(&r1, &r1_has), (&r2, &both)] {
         let line = out
@@ -211,7 +193,7 @@ fn a_dead_primary_loses_nothing_and_the_vip_follows_the_promoted_replica() {
         "--vip-to",
         &lan.spec("hostR1"),
     ]);
-    let (code, out) = hook("post-master-failover", &post_args, &orc);
+    let (code, out) = run_hook("post-master-failover", &post_args, &orc);
     assert_eq!(code, 0, "{out}\nsidecar log:\n{}", sidecar.log());
     assert!(out.contains(&format!("completion onto 127.0.0.1:{} succeeded", r1.port)), "{out}");
     assert!(out.contains(&format!("done: {vip} moved from")), "{out}");
@@ -230,7 +212,7 @@ fn a_dead_primary_loses_nothing_and_the_vip_follows_the_promoted_replica() {
     assert_eq!(lan.fetch(), "R1");
 
     // orchestrator may run the hook again: nothing is done twice.
-    let (code, out) = hook("post-master-failover", &post_args, &orc);
+    let (code, out) = run_hook("post-master-failover", &post_args, &orc);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("already done"), "{out}");
     assert_eq!(contents(&r1), committed);

@@ -8,12 +8,12 @@
 
 mod common;
 
-use std::process::Output;
 use std::time::Duration;
 
 use common::server::Server;
 use common::sidecar::{
-    contents, create_apply_user, free_port, http, row_changes, scratch, wait_ring_holds, ApiSidecar, TABLES,
+    contents, create_apply_user, free_port, http, row_changes, run_hook, scratch, wait_ring_holds,
+    ApiSidecar, TABLES,
 };
 use common::{mariadb_here, wait_until};
 use serde_json::Value;
@@ -32,24 +32,6 @@ fn replays(port: u16) -> usize {
     let (status, body) = get(port, "/v1/replay");
     assert_eq!(status, 200, "{body}");
     serde_json::from_str::<Value>(&body).expect("json").as_array().expect("array").len()
-}
-
-/// Runs `gapless hook STEP ARGS` with these ORC_* variables (and no
-/// others from the test's own environment).
-fn hook(step: &str, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
-    let mut cmd = common::gapless();
-    cmd.arg("hook").arg(step).args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ORC_") {
-            cmd.env_remove(k);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let Output { status, stdout, stderr } = cmd.output().expect("gapless hook");
-    let text = format!("{}{}", String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
-    (status.code().unwrap_or(-1), text)
 }
 
 #[test]
@@ -130,11 +112,11 @@ fn the_post_failover_hook_completes_the_successor_once() {
     let run = |extra: &[&str], env: &[(&str, String)]| {
         let args = common_args(extra);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        hook("post-master-failover", &args, env)
+        run_hook("post-master-failover", &args, env)
     };
 
     // The pre hook: the sidecar is ready.
-    let (code, out) = hook(
+    let (code, out) = run_hook(
         "pre-failover",
         &["--sidecar", &sidecar_url, "--sidecar-token-file", &token_file.display().to_string(), "--veto"],
         &orc("rec-1", "DeadMaster"),
@@ -224,10 +206,10 @@ fn the_post_failover_hook_completes_the_successor_once() {
     // The pre hook against no sidecar: a warning, or a veto.
     let nobody = format!("http://127.0.0.1:{}", free_port());
     let (code, out) =
-        hook("pre-failover", &["--sidecar", &nobody, "--deadline", "5"], &orc("rec-5", "DeadMaster"));
+        run_hook("pre-failover", &["--sidecar", &nobody, "--deadline", "5"], &orc("rec-5", "DeadMaster"));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("WARN") && out.contains("not ready"), "{out}");
-    let (code, out) = hook(
+    let (code, out) = run_hook(
         "pre-failover",
         &["--sidecar", &nobody, "--deadline", "5", "--veto"],
         &orc("rec-5", "DeadMaster"),

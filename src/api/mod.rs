@@ -530,39 +530,44 @@ fn not_allowed(request: &Request, allow: &'static str) -> Response {
     response
 }
 
-/// The replay endpoints: `/v1/replay` and `/v1/replay/N`.
-fn route_replay(request: &Request, replays: Option<&Replays>) -> Response {
-    let item = request.path.strip_prefix("/v1/replay/");
+/// A collection of background jobs behind `/v1/NAME`: `POST` starts one,
+/// `GET /v1/NAME/ID` shows one, `GET /v1/NAME` lists them.
+pub(crate) trait Jobs {
+    /// `POST /v1/NAME` with the request's body.
+    fn start(&self, body: &[u8]) -> Response;
+    /// `GET /v1/NAME/ID`.
+    fn get(&self, id: &str) -> Response;
+    /// `GET /v1/NAME`.
+    fn list(&self) -> Response;
+}
+
+/// The jobs under `collection` (`/v1/replay`, `/v1/positions`): `item` is
+/// the ID when the path names one; `disabled` is said (503) when `jobs` is
+/// not set up.
+fn route_jobs(request: &Request, item: Option<&str>, jobs: Option<&dyn Jobs>, disabled: &str) -> Response {
     let allow = if item.is_some() { "GET, HEAD" } else { "GET, HEAD, POST" };
     let method = request.method.as_str();
     if !(matches!(method, "GET" | "HEAD") || (method == "POST" && item.is_none())) {
         return not_allowed(request, allow);
     }
-    let Some(replays) = replays else {
-        return Response::text(Status::UNAVAILABLE, "replay through the API is not enabled here");
+    let Some(jobs) = jobs else {
+        return Response::text(Status::UNAVAILABLE, disabled);
     };
     match (method, item) {
-        ("POST", _) => replays.start(&request.body),
-        (_, Some(id)) => replays.get(id),
-        (_, None) => replays.list(),
+        ("POST", _) => jobs.start(&request.body),
+        (_, Some(id)) => jobs.get(id),
+        (_, None) => jobs.list(),
     }
 }
 
-/// The positions endpoints: `/v1/positions` and `/v1/positions/UID`.
-fn route_positions(request: &Request, positions: Option<&Positions>) -> Response {
-    let item = request.path.strip_prefix("/v1/positions/");
-    let allow = if item.is_some() { "GET, HEAD" } else { "GET, HEAD, POST" };
-    let method = request.method.as_str();
-    if !(matches!(method, "GET" | "HEAD") || (method == "POST" && item.is_none())) {
-        return not_allowed(request, allow);
-    }
-    let Some(positions) = positions else {
-        return Response::text(Status::UNAVAILABLE, "recording replica positions is not enabled here");
-    };
-    match (method, item) {
-        ("POST", _) => positions.start(&request.body),
-        (_, Some(uid)) => positions.get(uid),
-        (_, None) => positions.list(),
+/// `Some(Some(ID))` for `/v1/NAME/ID`, `Some(None)` for `/v1/NAME`, `None`
+/// for any other path.
+fn job_path<'a>(path: &'a str, collection: &str) -> Option<Option<&'a str>> {
+    let rest = path.strip_prefix(collection)?;
+    match rest.strip_prefix('/') {
+        None if rest.is_empty() => Some(None),
+        Some(id) if !id.is_empty() && !id.contains('/') => Some(Some(id)),
+        _ => None,
     }
 }
 
@@ -573,13 +578,15 @@ fn route(request: &Request, sources: &Sources, now: u64) -> Response {
     let render = match path {
         "/status" => render_status,
         "/metrics" => render_metrics,
-        "/v1/replay" => return route_replay(request, sources.replay.as_deref()),
-        p if p.strip_prefix("/v1/replay/").is_some_and(|id| !id.is_empty() && !id.contains('/')) => {
-            return route_replay(request, sources.replay.as_deref())
+        p if job_path(p, "/v1/replay").is_some() => {
+            let jobs = sources.replay.as_deref().map(|r| r as &dyn Jobs);
+            let item = job_path(p, "/v1/replay").flatten();
+            return route_jobs(request, item, jobs, "replay through the API is not enabled here");
         }
-        "/v1/positions" => return route_positions(request, sources.positions.as_deref()),
-        p if p.strip_prefix("/v1/positions/").is_some_and(|id| !id.is_empty() && !id.contains('/')) => {
-            return route_positions(request, sources.positions.as_deref())
+        p if job_path(p, "/v1/positions").is_some() => {
+            let jobs = sources.positions.as_deref().map(|r| r as &dyn Jobs);
+            let item = job_path(p, "/v1/positions").flatten();
+            return route_jobs(request, item, jobs, "recording replica positions is not enabled here");
         }
         _ => {
             let message = format!(

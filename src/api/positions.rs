@@ -176,9 +176,11 @@ impl Positions {
         // The file name is the UID made safe: check it is this UID.
         (snapshot.recovery_uid == uid).then(|| Taken::Done(Arc::new(snapshot)))
     }
+}
 
+impl super::Jobs for Positions {
     /// `POST /v1/positions` with `body`.
-    pub(crate) fn start(&self, body: &[u8]) -> Response {
+    fn start(&self, body: &[u8]) -> Response {
         let Some(login) = &self.login else {
             return Response::text(
                 Status::UNAVAILABLE,
@@ -236,7 +238,7 @@ impl Positions {
     }
 
     /// `GET /v1/positions/UID` (the UID percent-encoded).
-    pub(crate) fn get(&self, encoded: &str) -> Response {
+    fn get(&self, encoded: &str) -> Response {
         let Some(uid) = percent_decode(encoded) else {
             return Response::text(Status::BAD_REQUEST, &format!("{encoded:?}: bad percent-encoding"));
         };
@@ -250,7 +252,7 @@ impl Positions {
     }
 
     /// `GET /v1/positions`: the snapshots of this run, by UID.
-    pub(crate) fn list(&self) -> Response {
+    fn list(&self) -> Response {
         let all = self.snapshots();
         json_response(Status::OK, &Value::Array(all.iter().map(|(uid, t)| taken_json(uid, t)).collect()))
     }
@@ -490,6 +492,7 @@ fn percent_decode(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Jobs as _;
 
     fn first(file: &str, start: u64, gtid: &str) -> UnitStart {
         UnitStart { offset: 0, file: file.into(), start, gtid: gtid.into(), timestamp: 0 }

@@ -197,9 +197,11 @@ impl Replays {
     fn jobs(&self) -> MutexGuard<'_, Jobs> {
         lock(&self.jobs)
     }
+}
 
+impl super::Jobs for Replays {
     /// `POST /v1/replay` with `body`.
-    pub(crate) fn start(&self, body: &[u8]) -> Response {
+    fn start(&self, body: &[u8]) -> Response {
         let Some(ring) = &self.ring else {
             return Response::text(
                 Status::UNAVAILABLE,
@@ -271,7 +273,7 @@ impl Replays {
     }
 
     /// `GET /v1/replay/N`; 404 for an unknown id.
-    pub(crate) fn get(&self, id: &str) -> Response {
+    fn get(&self, id: &str) -> Response {
         let jobs = self.jobs();
         let job = id.parse::<u64>().ok().and_then(|id| jobs.list.iter().find(|j| j.id == id));
         match job {
@@ -281,7 +283,7 @@ impl Replays {
     }
 
     /// `GET /v1/replay`: every job kept, oldest first.
-    pub(crate) fn list(&self) -> Response {
+    fn list(&self) -> Response {
         let jobs = self.jobs();
         json_response(Status::OK, &Value::Array(jobs.list.iter().map(job_json).collect()))
     }
@@ -356,6 +358,7 @@ fn finish(jobs: &Mutex<Jobs>, id: u64, result: Result<Report, String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Jobs as _;
 
     fn start(body: &str) -> Result<StartRequest, String> {
         parse_start(body.as_bytes())

@@ -41,13 +41,20 @@ pub fn expand(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     let command = command.to_string_lossy().into_owned();
     let flags = flags_from_file(Path::new(&path), &command)?;
     let command_at = args.iter().position(|a| *a == *command).expect("found above");
+    // The cluster commands read the file themselves too (their clusters):
+    // they keep the flag.
+    let keep = if CLUSTER_COMMANDS.contains(&command.as_str()) { 0 } else { used };
     let mut out = Vec::with_capacity(args.len() + flags.len());
     out.extend(args[..=command_at].iter().cloned());
     out.extend(flags);
     out.extend(args[command_at + 1..at].iter().cloned());
-    out.extend(args[at + used..].iter().cloned());
+    out.extend(args[at + keep..].iter().cloned());
     Ok(out)
 }
+
+/// Commands whose `--config` file also describes the clusters they work
+/// on (docs/topology.md): they get `--config FILE` as well as its flags.
+pub const CLUSTER_COMMANDS: &[&str] = &["topology", "precheck", "switchover"];
 
 /// The flags the `[command]` table of the file at `path` holds.
 pub fn flags_from_file(path: &Path, command: &str) -> anyhow::Result<Vec<OsString>> {
@@ -159,6 +166,26 @@ mod tests {
         let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&out).unwrap();
         let crate::cli::Command::Stream(s) = cli.command else { panic!() };
         assert_eq!((s.heartbeat, s.source.as_str()), (1.0, "mysql://a@h"), "the command line wins");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cluster_commands_keep_their_config_file() {
+        let dir = std::env::temp_dir().join(format!("gapless-config-cluster-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("clusters.toml");
+        std::fs::write(
+            &path,
+            "[precheck]
+max-lag = 5
+",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let args: Vec<OsString> =
+            ["gapless", "precheck", "--config", p, "--cluster", "shop"].iter().map(OsString::from).collect();
+        let out = strings(&expand(args).unwrap());
+        assert_eq!(out, ["gapless", "precheck", "--max-lag", "5", "--config", p, "--cluster", "shop"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -7,6 +7,7 @@ pub mod decode;
 pub mod hook;
 pub mod replay;
 pub mod stream;
+pub mod topology;
 pub mod vip;
 
 use clap::{Parser, Subcommand};
@@ -64,6 +65,32 @@ pub enum Command {
     /// Hosts are `local`, `netns:NAME`, `ssh:[USER@]HOST` or a bare host
     /// (ssh). Each step is printed; exit 0 done, 1 failed or refused.
     Vip(vip::VipArgs),
+    /// Show a cluster's servers as a tree: role, version, read_only, binlog
+    /// format, GTID mode, replication threads, lag and datacenter.
+    ///
+    /// Discovery starts at the cluster's seed, climbs to the primary
+    /// (following each replica's Master_Host) and walks down through SHOW
+    /// SLAVE HOSTS (replicas need report_host) and the processlist's binlog
+    /// dump threads. A gapless sidecar is shown as the sidecar. The cluster
+    /// comes from the cluster file (--config, default
+    /// /etc/gapless/clusters.toml) or from --seed and --user. --json prints
+    /// the whole model. Exit 0 shown, 1 failed.
+    #[command(after_help = topology::CLUSTER_HELP)]
+    Topology(topology::TopologyArgs),
+    /// Check that a cluster is ready for a switchover or a failover: one
+    /// line per check, PASS or FAIL, with what was found.
+    ///
+    /// Checks: every instance readable; replication threads running; lag
+    /// at most --max-lag; binlog_format=ROW and one binlog_row_image
+    /// everywhere; consistent GTID settings; no errant GTIDs; replicas
+    /// read_only; log_slave_updates on candidates; unique server ids; at
+    /// least one valid candidate (same or newer version, not must_not, the
+    /// primary's datacenter with prevent_cross_dc); the metadata look-ups
+    /// answer; the VIP reaches the primary; the sidecar is connected and
+    /// keeps up (docs/topology.md). Exit 0 all required checks passed, 1 one
+    /// failed (or the cluster could not be discovered), 2 bad flags or file.
+    #[command(after_help = topology::CLUSTER_HELP)]
+    Precheck(topology::PrecheckArgs),
 }
 
 /// Exit codes: 0 success, 1 the work failed (bad input, I/O), 2 usage error
@@ -96,6 +123,8 @@ pub fn run(cli: Cli) -> i32 {
         }
         Command::Hook(args) => return hook::run(args),
         Command::Vip(args) => vip::run(args),
+        Command::Topology(args) => topology::run_topology(args),
+        Command::Precheck(args) => return topology::run_precheck(args),
     };
     match result {
         Ok(code) => code,

@@ -167,3 +167,21 @@ impl ApiSidecar {
         ApiSidecar { streamer, ring, port }
     }
 }
+
+/// Runs `gapless hook STEP ARGS` as orchestrator does: a process with its
+/// environment `env` (and no other ORC_* variable from the test's own).
+/// The exit code and the output (stdout, then stderr), also echoed.
+pub fn run_hook<S: AsRef<std::ffi::OsStr>>(step: &str, args: &[S], env: &[(&str, String)]) -> (i32, String) {
+    let mut cmd = super::gapless();
+    cmd.arg("hook").arg(step).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ORC_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let out = cmd.output().expect("gapless hook");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("$ gapless hook {step}\n{text}");
+    (out.status.code().unwrap_or(-1), text)
+}
