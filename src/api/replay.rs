@@ -77,6 +77,7 @@ pub(crate) struct StartRequest {
     start: ReplayStart,
     dry_run: bool,
     deadline: Option<Duration>,
+    relaxed_durability: bool,
 }
 
 /// The body as sent.
@@ -94,6 +95,8 @@ struct Body {
     dry_run: bool,
     #[serde(default)]
     deadline: Option<f64>,
+    #[serde(default)]
+    relaxed_durability: bool,
 }
 
 /// Parses and checks a `POST /v1/replay` body; the error is the message
@@ -129,7 +132,15 @@ pub(crate) fn parse_start(body: &[u8]) -> Result<StartRequest, String> {
         ),
         None => None,
     };
-    Ok(StartRequest { host, port, mode, start, dry_run: body.dry_run, deadline })
+    Ok(StartRequest {
+        host,
+        port,
+        mode,
+        start,
+        dry_run: body.dry_run,
+        deadline,
+        relaxed_durability: body.relaxed_durability,
+    })
 }
 
 /// `HOST:PORT` or `[IPV6]:PORT`, the port required.
@@ -230,6 +241,7 @@ impl super::Jobs for Replays {
             dry_run: request.dry_run,
             deadline: request.deadline,
             progress: Some(Arc::clone(&progress)),
+            relaxed_durability: request.relaxed_durability,
         };
         let id = {
             let mut jobs = self.jobs();
@@ -394,6 +406,8 @@ mod tests {
         assert!(matches!(&r.start, ReplayStart::AfterGtid(e) if e.to_string().is_empty()));
         let r = start(r#"{"target":"h:1","after":null,"deadline":null}"#).unwrap();
         assert!(matches!(r.start, ReplayStart::Auto));
+        assert!(!r.relaxed_durability);
+        assert!(start(r#"{"target":"h:1","relaxed_durability":true}"#).unwrap().relaxed_durability);
     }
 
     #[test]

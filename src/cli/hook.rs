@@ -176,6 +176,10 @@ pub struct PostArgs {
     /// second run for the same recovery does nothing.
     #[arg(long, value_name = "DIR", default_value = "/var/lib/gapless/hook")]
     pub state_dir: PathBuf,
+    /// Have the replay relax the successor's durability while it runs
+    /// (`gapless replay --relaxed-durability`): a faster completion.
+    #[arg(long)]
+    pub relaxed_durability: bool,
     /// Where the VIP is taken from: a host spec (local, netns:NAME,
     /// ssh:[USER@]HOST, ssh+sudo:[USER@]HOST); default ssh to the failed
     /// host. An unreachable old host is noted and the move goes on, once
@@ -225,6 +229,7 @@ pub fn run(args: HookArgs) -> i32 {
                 },
                 state_dir: a.state_dir.clone(),
                 log_file: a.sidecar.log_file.clone(),
+                relaxed_durability: a.relaxed_durability,
                 vip_from: a.vip_from.clone(),
                 vip_to: a.vip_to.clone(),
                 flags: a.orc.flags(),

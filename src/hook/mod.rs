@@ -414,6 +414,8 @@ pub struct PostOptions {
     pub state_dir: PathBuf,
     /// `--log-file`.
     pub log_file: Option<PathBuf>,
+    /// `--relaxed-durability`, passed to the replay.
+    pub relaxed_durability: bool,
     /// `--vip-from`: the host spec the VIP is taken from (default: ssh to
     /// the failed host).
     pub vip_from: Option<String>,
@@ -510,7 +512,7 @@ pub fn post_master_failover(opts: &PostOptions, env: &dyn Fn(&str) -> Option<Str
         opts.deadline.as_secs_f64()
     ));
     let after = recorded_start(&mut log, &sidecar, &uid, &target, end);
-    let job = match complete(&mut log, &sidecar, &target, opts.mode, after.as_deref(), end) {
+    let job = match complete(&mut log, &sidecar, &target, opts, after.as_deref(), end) {
         Ok(job) => job,
         Err(e) => {
             log.error(format_args!("completion onto {target} failed: {e}"));
@@ -690,7 +692,7 @@ fn complete(
     log: &mut Log,
     sidecar: &Sidecar,
     target: &str,
-    mode: &str,
+    opts: &PostOptions,
     after: Option<&str>,
     end: Instant,
 ) -> Result<Value, String> {
@@ -703,7 +705,10 @@ fn complete(
                 last_error.map(|e| format!(" (last error: {e})")).unwrap_or_default()
             ));
         }
-        let mut body = json!({ "target": target, "mode": mode, "deadline": remaining.as_secs_f64() });
+        let mut body = json!({ "target": target, "mode": opts.mode, "deadline": remaining.as_secs_f64() });
+        if opts.relaxed_durability {
+            body["relaxed_durability"] = json!(true);
+        }
         if let Some(at) = after {
             body["after"] = json!(at);
         }
@@ -1264,6 +1269,7 @@ mod tests {
             mode: "sql",
             state_dir: state_dir.to_path_buf(),
             log_file: None,
+            relaxed_durability: false,
             vip_from: None,
             vip_to: None,
             flags: OrcFlags::default(),

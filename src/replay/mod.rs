@@ -17,6 +17,7 @@
 //!   before anything is applied.
 
 mod binlog;
+pub mod durability;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -28,7 +29,7 @@ use gapless_decoder::gtid::{Gtid, GtidSet, MariaGtid, MariaGtidList};
 use gapless_protocol::client::{host_port, ClientError, ConnectOptions, Connection};
 use serde::Serialize;
 use thiserror::Error;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::render::sql::{SharedColumnNames, SqlRender};
 use crate::render::text::push_quoted;
@@ -130,6 +131,9 @@ pub struct ReplayPlan {
     /// When given, set to the number of transactions applied so far as
     /// they are (for a caller that shows the progress).
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+    /// Commit without syncing on the target while the replay runs
+    /// ([`durability`]); restored, and made durable, at the end.
+    pub relaxed_durability: bool,
 }
 
 /// One transaction applied (or, with `--dry-run`, to apply).
@@ -257,6 +261,10 @@ pub enum ReplayError {
     /// Writing the dry-run output failed.
     #[error("writing the SQL: {0}")]
     Output(#[from] std::io::Error),
+    /// `--relaxed-durability` could not relax, or put back, the target's
+    /// settings.
+    #[error("{0}")]
+    Durability(String),
 }
 
 /// Runs the replay; with `dry_run` the SQL goes to `out` instead.
@@ -273,7 +281,36 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
         }
         false => None,
     };
-    let have = match (&plan.start, conn.as_mut()) {
+    let relaxed = match (plan.relaxed_durability && !plan.dry_run, conn.as_mut()) {
+        (true, Some(c)) => Some(durability::relax(c).await?),
+        _ => None,
+    };
+    let result = apply_all(plan, out, &reader, conn.as_mut(), started).await;
+    if let Some(relaxed) = relaxed {
+        let restored = durability::restore(conn.as_mut(), &plan.target, &relaxed).await;
+        match (&result, restored) {
+            (Ok(_), Err(e)) => return Err(e),
+            (Err(_), Err(e)) => warn!(target = %target, "{e}"),
+            (_, Ok(())) => {}
+        }
+    }
+    if let Some(c) = conn {
+        c.close().await;
+    }
+    result
+}
+
+/// Applies what the target lacks, on `conn` (`None` only for a dry run
+/// that needs no connection).
+async fn apply_all(
+    plan: &ReplayPlan,
+    out: &mut dyn Write,
+    reader: &RingReader,
+    mut conn: Option<&mut Connection>,
+    started: Instant,
+) -> Result<Report, ReplayError> {
+    let target = plan.target.addr();
+    let have = match (&plan.start, conn.as_deref_mut()) {
         (ReplayStart::AfterGtid(e), _) => Have { executed: Some(e.clone()), after: None },
         (ReplayStart::AfterPosition { file, position }, c) => {
             // The target's GTIDs, when it has some, also keep a second run
@@ -297,7 +334,7 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
         ..Default::default()
     };
     if let Some((file, position)) = &have.after {
-        check_covers_position(&reader, file, *position, &target)?;
+        check_covers_position(reader, file, *position, &target)?;
     }
 
     // One renderer for the run, on the one connection: the session set-up
@@ -316,13 +353,8 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
     let mut batch = Batch::default();
     let mut units = reader.units(reader.start());
     let mut records = Vec::new();
-    let mut apply = Applier {
-        conn: conn.as_mut(),
-        dry_run: plan.dry_run,
-        out,
-        target: &target,
-        progress: plan.progress.as_deref(),
-    };
+    let mut apply =
+        Applier { conn, dry_run: plan.dry_run, out, target: &target, progress: plan.progress.as_deref() };
     while let Some(at) = units.next_into(&mut records) {
         let unit = Unit { at: at?, records: std::mem::take(&mut records) };
         let received = to_received(&unit);
@@ -420,9 +452,6 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
         records = unit.records;
     }
     apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
-    if let Some(c) = conn {
-        c.close().await;
-    }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
