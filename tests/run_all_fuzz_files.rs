@@ -1,7 +1,7 @@
 //! Replays every fuzz input in the tree, `fuzz/corpus/<target>/*` and
 //! `fuzz/regressions/<target>/*`, through the invariants the fuzz targets
 //! assert (`gapless_decoder::fuzzing`, `gapless_protocol::fuzzing`,
-//! `gapless::ring::fuzzing`), so
+//! `gapless::ring::fuzzing`, `gapless::api::fuzzing`), so
 //! that `cargo test` on stable runs them. A missing or empty corpus
 //! directory is a failure, not a skip.
 //!
@@ -12,11 +12,13 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use gapless::api::fuzzing::check_request;
 use gapless::ring::fuzzing::check_recovery;
 use gapless_decoder::fuzzing::{check_events, check_json, check_rows};
 use gapless_protocol::fuzzing::{check_joined_frames, check_packets};
 
-const TARGETS: [&str; 5] = ["event_decoder", "row_decoder", "json_binary", "packet_codec", "ring_recovery"];
+const TARGETS: [&str; 6] =
+    ["event_decoder", "row_decoder", "json_binary", "packet_codec", "ring_recovery", "api_request"];
 
 /// Regressions of bugs not fixed yet (`target/file`), each with the start of
 /// the panic message it must still produce.
@@ -123,6 +125,12 @@ fn packet_codec_inputs() {
 #[test]
 fn ring_recovery_inputs() {
     replay("ring_recovery", check_recovery);
+}
+
+/// Requests to the sidecar's API, head and body.
+#[test]
+fn api_request_inputs() {
+    replay("api_request", check_request);
 }
 
 /// Every open regression is a file that exists.

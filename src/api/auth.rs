@@ -52,8 +52,7 @@ impl Token {
         Ok(Token(line.into()))
     }
 
-    /// A token from its text, for tests.
-    #[cfg(test)]
+    /// A token from its text, for tests and the fuzz target.
     pub(crate) fn from_text(text: &str) -> Token {
         Token(text.as_bytes().into())
     }

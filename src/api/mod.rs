@@ -17,6 +17,7 @@
 //! the API speaks HTTPS only.
 
 mod auth;
+pub mod fuzzing;
 mod http;
 pub mod metrics;
 pub mod positions;

@@ -125,7 +125,7 @@ struct Body {
 }
 
 /// A checked `POST /v1/positions` body: the UID and the replicas.
-fn parse_body(body: &[u8]) -> Result<(String, Vec<(String, u16)>), String> {
+pub(crate) fn parse_body(body: &[u8]) -> Result<(String, Vec<(String, u16)>), String> {
     let body: Body = serde_json::from_slice(body).map_err(|e| format!("invalid request body: {e}"))?;
     let uid = body.recovery_uid.trim().to_string();
     if uid.is_empty() {
@@ -472,7 +472,7 @@ pub fn percent_encode(s: &str) -> String {
 
 /// The inverse of [`percent_encode`] (any `%XX` is accepted); `None` for a
 /// broken escape or bytes that are not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
