@@ -13,11 +13,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::Duration;
 
 use common::server::Server;
 use common::sidecar::{http, private_file, scratch, ApiSidecar};
+use common::topology::{addr, caught_up, cmdb, replicate, run, slave_status};
 use common::{mariadb_here, wait_until};
 use serde_json::Value;
 
@@ -113,25 +113,15 @@ fn world() -> World {
          INSERT INTO d.t VALUES (1, 'one');"
     ));
     for r in [&r1, &r2, &r3] {
-        r.sql(&format!(
-            "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, MASTER_USER = 'repl', \
-             MASTER_PASSWORD = '{REPL_PASSWORD}', MASTER_USE_GTID = slave_pos; START SLAVE;",
-            primary.port
-        ));
+        replicate(r, &primary, "repl", REPL_PASSWORD);
     }
-    let rows: Vec<String> = [(&primary, "dc1"), (&r1, "dc1"), (&r2, "dc2"), (&r3, "dc2")]
-        .iter()
-        .map(|(s, dc)| format!("('127.0.0.1', {}, '{dc}', '127.0.0.1', 'shop')", s.port))
-        .collect();
-    meta.sql(&format!(
-        "CREATE DATABASE cmdb; \
-         CREATE TABLE cmdb.instances (hostname VARCHAR(255), port INT, datacenter VARCHAR(16), \
-           vip VARCHAR(64), alias VARCHAR(64), PRIMARY KEY (hostname, port)); \
-         INSERT INTO cmdb.instances VALUES {}; \
-         CREATE USER 'cmdb_reader'@'%' IDENTIFIED BY '{META_PASSWORD}'; \
-         GRANT SELECT ON cmdb.* TO 'cmdb_reader'@'%';",
-        rows.join(", ")
-    ));
+    cmdb(
+        &meta,
+        &[(&primary, "dc1"), (&r1, "dc1"), (&r2, "dc2"), (&r3, "dc2")],
+        "127.0.0.1",
+        "shop",
+        META_PASSWORD,
+    );
     let sidecar =
         ApiSidecar::start(&primary, &dir, REPL_PASSWORD, TOKEN, ("applier", APPLY_PASSWORD), "toposidecar");
     let mut w = World { primary, r1, r2, r3, _meta: meta, sidecar, config: PathBuf::new(), dir };
@@ -152,35 +142,6 @@ fn world() -> World {
             && w.primary.sql("SHOW SLAVE HOSTS").contains("gapless@")
     });
     w
-}
-
-/// One field of a replica's `SHOW SLAVE STATUS`.
-fn slave_status(server: &Server, field: &str) -> String {
-    let out = server.client("-e 'SHOW SLAVE STATUS\\G'").output().expect("mariadb");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{field}:"))).unwrap_or("");
-    line.split_once(':').map_or("", |(_, v)| v).trim().to_string()
-}
-
-/// Waits until `replica` has executed everything the primary wrote.
-fn caught_up(primary: &Server, replica: &Server) {
-    let target = primary.value("SELECT @@gtid_binlog_pos");
-    wait_until(Duration::from_secs(60), &format!("{} to catch up", replica.name), || {
-        replica.value("SELECT @@gtid_slave_pos") == target
-            && slave_status(replica, "Slave_SQL_Running") == "Yes"
-            && slave_status(replica, "Slave_IO_Running") == "Yes"
-    });
-}
-
-/// Runs `gapless COMMAND ARGS`; the exit code, stdout and stderr.
-fn run(args: &[&str]) -> (i32, String, String) {
-    let Output { status, stdout, stderr } =
-        common::gapless().args(args).env_remove("GAPLESS_PASSWORD").output().expect("gapless");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
 }
 
 fn config(w: &World) -> String {
@@ -215,10 +176,6 @@ fn only_fails(w: &World, cluster: &str, extra: &[&str], name: &str) -> Value {
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(report["passed"], false);
     check(&report, name).clone()
-}
-
-fn addr(s: &Server) -> String {
-    format!("127.0.0.1:{}", s.port)
 }
 
 fn the_topology(w: &World) {

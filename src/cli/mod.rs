@@ -91,6 +91,20 @@ pub enum Command {
     /// failed (or the cluster could not be discovered), 2 bad flags or file.
     #[command(after_help = topology::CLUSTER_HELP)]
     Precheck(topology::PrecheckArgs),
+    /// Switch a cluster's primary gracefully to a replica (or, with --dual,
+    /// from the active to the passive member of a dual-primary pair).
+    ///
+    /// Precheck, choose the candidate (the datacenter rules hold even with
+    /// --force), make the old primary read_only, deal with its writers,
+    /// wait until the candidate has executed everything, then promote it,
+    /// re-point the other replicas and the old primary under it and move
+    /// the VIP. Before the point of no return a failure rolls back (the
+    /// old primary writable again); after it, the switch goes on and says
+    /// what is left. --dry-run prints the plan. Exit 0 done, 1 refused or
+    /// rolled back, 2 bad flags or file, 3 failed after the point of no
+    /// return (docs/topology.md).
+    #[command(after_help = topology::SWITCHOVER_HELP)]
+    Switchover(topology::SwitchoverArgs),
 }
 
 /// Exit codes: 0 success, 1 the work failed (bad input, I/O), 2 usage error
@@ -125,6 +139,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Vip(args) => vip::run(args),
         Command::Topology(args) => topology::run_topology(args),
         Command::Precheck(args) => return topology::run_precheck(args),
+        Command::Switchover(args) => return topology::run_switchover(args),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
-//! `gapless topology` and `gapless precheck`: the flags, the cluster file,
-//! and the checked plan ([`crate::topology::ClusterPlan`]) built from them
-//! before any connection.
+//! `gapless topology`, `gapless precheck` and `gapless switchover`: the
+//! flags, the cluster file, and the checked plan
+//! ([`crate::topology::ClusterPlan`]) built from them before any
+//! connection.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,8 +17,10 @@ use super::stream::{read_password, LoginArgs};
 use crate::detect::Endpoint;
 use crate::topology::config::{ClusterConfig, ClusterFile, MetaDbConfig, DEFAULT_PATH};
 use crate::topology::meta::{MetaPlan, Queries, Template};
+use crate::topology::plan::{self as switch_plan, Plan, Refusal, VipSettings};
 use crate::topology::precheck::{self, Settings, DEFAULT_MAX_LAG};
-use crate::topology::{self as topo, table, ClusterPlan, Login, SidecarPlan, Survey};
+use crate::topology::switchover::{self, Context, Credentials, Report};
+use crate::topology::{self as topo, dual, table, ClusterPlan, Login, SidecarPlan, Survey};
 
 /// Shown under both commands' help.
 pub const CLUSTER_HELP: &str = "\
@@ -90,6 +93,74 @@ pub struct PrecheckArgs {
     pub cluster: ClusterArgs,
     /// The most replication lag accepted, in seconds (default: the file's
     /// max_lag_seconds, else 10).
+    #[arg(long, value_name = "SECS")]
+    pub max_lag: Option<u64>,
+}
+
+/// Shown under `gapless switchover --help`.
+pub const SWITCHOVER_HELP: &str = "\
+Steps: precheck; choose the candidate; SET GLOBAL read_only = ON on the old primary
+(super_read_only on MySQL); wait for or kill its writers; read its final position; wait
+until the candidate has executed it (MASTER_GTID_WAIT, WAIT_FOR_EXECUTED_GTID_SET or
+MASTER_POS_WAIT); stop the candidate's replication -- POINT OF NO RETURN -- promote it (RESET
+SLAVE ALL; read_only = OFF); re-point every other replica, then the old primary, under it
+(CHANGE MASTER TO ... MASTER_USE_GTID = slave_pos, or auto-positioning on MySQL); move the
+VIP; verify. A failure before the point of no return rolls back: the candidate replicates
+again, the old primary is writable again.
+
+--force goes on past failed prechecks and promotes a --to replica whose only faults are its
+must_not rule or stopped replication. It never overrides prevent_cross_dc, nor a candidate
+that cannot be read, runs other software or an older version, lacks log_bin or
+log_slave_updates, or has errant GTIDs; it never chooses a faulty replica by itself.
+
+--dual switches an active/passive pair of primaries replicating from each other: the active
+becomes read_only, the passive catches up and becomes writable, the VIP moves; nothing is
+re-pointed. The same command switches back.
+
+The cluster needs, beside what topology reads:
+  replication_user = \"repl\"                      # replicas are re-pointed with it
+  replication_password_file = \"/etc/gapless/repl-password\"   # mode 0600
+  writers = \"wait\"                               # or \"kill\"
+  writers_timeout_seconds = 10
+  [cluster.NAME.vip_hosts]                        # default ssh:HOST
+  \"db1.example:3306\" = \"ssh:db1.example\"
+The user needs, beside the topology grants: READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, RELOAD
+and CONNECTION ADMIN (MariaDB 10.11), or SYSTEM_VARIABLES_ADMIN (or SUPER),
+REPLICATION_SLAVE_ADMIN, RELOAD and CONNECTION_ADMIN (MySQL).
+
+Exit status: 0 done (or --dry-run planned); 1 refused, or failed before the point of no
+return and rolled back (nothing left changed); 2 bad flags or cluster file; 3 failed after the
+point of no return (or the rollback failed): the output says what is done and what is left.
+See docs/topology.md.";
+
+/// The flags of `gapless switchover`.
+#[derive(Debug, Args)]
+pub struct SwitchoverArgs {
+    /// The cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// The replica to promote, as discovery shows it (default: the best
+    /// valid candidate).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "dual")]
+    pub to: Option<Endpoint>,
+    /// Go on past failed prechecks, and promote a --to replica whose only
+    /// faults are its must_not rule or stopped replication (never past a
+    /// datacenter rule).
+    #[arg(long)]
+    pub force: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Switch an active/passive pair of primaries that replicate from each
+    /// other.
+    #[arg(long)]
+    pub dual: bool,
+    /// How long the candidate may take to execute the old primary's last
+    /// writes (and the replicas to run under the new one), in seconds.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = positive_seconds)]
+    pub wait_timeout: Duration,
+    /// The most replication lag the precheck accepts, in seconds (default:
+    /// the file's max_lag_seconds, else 10).
     #[arg(long, value_name = "SECS")]
     pub max_lag: Option<u64>,
 }
@@ -177,6 +248,12 @@ fn meta_plan(m: &MetaDbConfig, cluster_login: &Login) -> anyhow::Result<MetaPlan
 /// Turns the flags and the cluster file into a plan; also returns the
 /// file's lag limit.
 pub fn plan(args: &ClusterArgs, config: Option<&Path>) -> anyhow::Result<(ClusterPlan, Option<u64>)> {
+    let (plan, cluster) = load(args, config)?;
+    Ok((plan, cluster.max_lag_seconds))
+}
+
+/// [`plan`], and the cluster's table of the file (empty without one).
+fn load(args: &ClusterArgs, config: Option<&Path>) -> anyhow::Result<(ClusterPlan, ClusterConfig)> {
     if args.login.server_public_key.is_some() {
         bail!("--server-public-key is not used by topology and precheck (TLS or the server's own key is)");
     }
@@ -236,7 +313,7 @@ pub fn plan(args: &ClusterArgs, config: Option<&Path>) -> anyhow::Result<(Cluste
         meta,
         limit: args.timeout,
     };
-    Ok((plan, c.max_lag_seconds))
+    Ok((plan, c))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -331,6 +408,151 @@ pub fn run_precheck(args: PrecheckArgs) -> i32 {
     }
 }
 
+/// What `gapless switchover` needs beside the cluster plan, from the flags
+/// and the file, checked before any connection.
+struct SwitchSetup {
+    settings: switch_plan::Settings,
+    context: Context,
+    replication_user: String,
+}
+
+fn switch_setup(args: &SwitchoverArgs, plan: &ClusterPlan, c: &ClusterConfig) -> anyhow::Result<SwitchSetup> {
+    let table =
+        args.cluster.cluster.as_ref().map_or("the command line".to_string(), |n| format!("[cluster.{n}]"));
+    // A dual-primary switch re-points nothing: no replication user needed.
+    let replication = match (&c.replication_user, &c.replication_password_file) {
+        (Some(user), Some(path)) => {
+            if user.is_empty() {
+                bail!("{table} replication_user is empty");
+            }
+            let password = password_file(path, &format!("{table} replication_password_file"))?;
+            if std::str::from_utf8(password.expose()).is_err() {
+                bail!("{table} replication_password_file {}: the password is not UTF-8", path.display());
+            }
+            Some(Credentials { user: user.clone(), password })
+        }
+        (None, None) if args.dual => None,
+        (None, _) => bail!(
+            "{table} has no replication_user: a switchover re-points the replicas with CHANGE MASTER TO, \
+             which needs the replication user and its password (replication_password_file)"
+        ),
+        (Some(_), None) => bail!("{table} has no replication_password_file (mode 0600) for replication_user"),
+    };
+    let (writers, writers_timeout) = c.writers();
+    if writers_timeout.is_zero() {
+        bail!("{table} writers_timeout_seconds must be at least 1");
+    }
+    let settings = switch_plan::Settings {
+        to: args.to.as_ref().map(|e| topo::instance::addr(&e.host, e.port)),
+        force: args.force,
+        wait_timeout: args.wait_timeout,
+        writers,
+        writers_timeout,
+        precheck: Settings {
+            max_lag: args.max_lag.or(c.max_lag_seconds).unwrap_or(DEFAULT_MAX_LAG),
+            rules: plan.rules.clone(),
+        },
+        vip: VipSettings {
+            configured: plan.vip.is_some(),
+            interface: plan.interface.clone(),
+            hosts: c.vip_hosts.clone(),
+        },
+    };
+    let replication_user = replication.as_ref().map_or(String::new(), |r| r.user.clone());
+    Ok(SwitchSetup {
+        settings,
+        context: Context { login: plan.login.clone(), replication, limit: args.cluster.timeout },
+        replication_user,
+    })
+}
+
+/// What `gapless switchover --json` prints.
+#[derive(Serialize)]
+struct SwitchoverJson<'a> {
+    cluster: &'a str,
+    dry_run: bool,
+    refused: Option<&'a Refusal>,
+    plan: Option<&'a Plan>,
+    report: Option<&'a Report>,
+    exit_code: i32,
+}
+
+/// Runs `gapless switchover`: exit 0 done (or planned with --dry-run), 1
+/// refused or rolled back (or the cluster could not be discovered), 2 bad
+/// flags or file, 3 failed after the point of no return.
+pub fn run_switchover(args: SwitchoverArgs) -> i32 {
+    let loaded = load(&args.cluster, config_path(&args.cluster).as_deref())
+        .and_then(|(plan, c)| switch_setup(&args, &plan, &c).map(|s| (plan, s)));
+    let (cluster, setup) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("gapless: error: {e:#}");
+            return 2;
+        }
+    };
+    let json = args.cluster.json;
+    let emit = |doc: SwitchoverJson<'_>| {
+        if json {
+            print(&self::json(&doc));
+        }
+    };
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gapless: error: {e:#}");
+            return 1;
+        }
+    };
+    let survey = runtime.block_on(async { topo::survey(&cluster).await.map_err(|e| e.to_string()) });
+    let survey = match survey {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("gapless: error: cluster {}: {e}", cluster.name);
+            return 1;
+        }
+    };
+    let built = if args.dual {
+        dual::plan(&survey, &setup.settings)
+    } else {
+        switch_plan::switchover(&survey, &setup.settings, &setup.replication_user)
+    };
+    let base = SwitchoverJson {
+        cluster: &cluster.name,
+        dry_run: args.dry_run,
+        refused: None,
+        plan: None,
+        report: None,
+        exit_code: 1,
+    };
+    let plan = match built {
+        Ok(p) => p,
+        Err(refusal) => {
+            eprintln!("gapless: switchover refused, nothing was changed: {refusal}");
+            emit(SwitchoverJson { refused: Some(&refusal), ..base });
+            return 1;
+        }
+    };
+    // The plan first: what is about to happen (on stderr with --json).
+    let say = |text: &str| {
+        if json {
+            eprint!("{text}");
+        } else {
+            print(text);
+        }
+    };
+    say(&plan.describe());
+    if args.dry_run {
+        say("dry run: nothing was changed\n");
+        emit(SwitchoverJson { plan: Some(&plan), exit_code: 0, ..base });
+        return 0;
+    }
+    let report =
+        runtime.block_on(switchover::execute(&plan, &setup.context, &mut |line| say(&format!("{line}\n"))));
+    let code = report.outcome.exit_code();
+    emit(SwitchoverJson { plan: Some(&plan), report: Some(&report), exit_code: code, ..base });
+    code
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,6 +589,98 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(parse(&["precheck", "--cluster", "shop", "--max-lag", "-1"]).is_err());
+    }
+
+    fn switchover(argv: &[&str]) -> Result<SwitchoverArgs, clap::Error> {
+        parse(&[&["switchover"], argv].concat()).map(|c| match c {
+            Command::Switchover(a) => a,
+            other => panic!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn switchover_flags() {
+        let a = switchover(&[
+            "--cluster",
+            "shop",
+            "--to",
+            "db2:3306",
+            "--force",
+            "--dry-run",
+            "--wait-timeout",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(a.to.unwrap().to_string(), "db2:3306");
+        assert!(a.force && a.dry_run && !a.dual);
+        assert_eq!(a.wait_timeout, Duration::from_secs(5));
+        let a = switchover(&["--cluster", "shop", "--dual", "--json", "--max-lag", "3"]).unwrap();
+        assert!(a.dual && a.cluster.json && a.to.is_none());
+        assert_eq!((a.max_lag, a.wait_timeout), (Some(3), Duration::from_secs(30)));
+        assert!(
+            switchover(&["--cluster", "shop", "--dual", "--to", "db2:3306"]).is_err(),
+            "--dual takes no --to"
+        );
+        assert!(switchover(&["--cluster", "shop", "--to", "db2"]).is_err(), "HOST:PORT");
+        assert!(switchover(&["--cluster", "shop", "--wait-timeout", "0"]).is_err());
+        assert!(switchover(&[]).is_err(), "a cluster or a seed");
+    }
+
+    #[test]
+    fn switchover_setup_from_the_file() {
+        let path = scratch(
+            "switch",
+            r#"
+            [cluster.shop]
+            seed = "db1:3306"
+            user = "admin"
+            password_file = "PWFILE"
+            vip = "10.0.0.100"
+            interface = "eth0"
+            replication_user = "repl"
+            replication_password_file = "PWFILE"
+            writers = "kill"
+            writers_timeout_seconds = 3
+            [cluster.shop.vip_hosts]
+            "db1" = "netns:one"
+            [cluster.bare]
+            seed = "db1:3306"
+            user = "admin"
+            password_file = "PWFILE"
+            "#,
+        );
+        let a = switchover(&["--cluster", "shop", "--to", "db2:3306", "--max-lag", "7"]).unwrap();
+        let (plan, c) = load(&a.cluster, Some(&path)).unwrap();
+        let s = switch_setup(&a, &plan, &c).unwrap();
+        assert_eq!(s.settings.to.as_deref(), Some("db2:3306"));
+        assert_eq!(s.settings.writers, crate::topology::config::WritersPolicy::Kill);
+        assert_eq!(s.settings.writers_timeout, Duration::from_secs(3));
+        assert_eq!(s.settings.precheck.max_lag, 7);
+        assert!(s.settings.vip.configured);
+        assert_eq!(s.settings.vip.hosts.get("db1", 3306).map(String::as_str), Some("netns:one"));
+        assert_eq!(s.replication_user, "repl");
+        assert_eq!(s.context.replication.as_ref().unwrap().password.expose(), b"s3cret");
+        assert!(!format!("{:?}", s.context).contains("s3cret"), "no password in debug output");
+        // Without a replication user only --dual goes.
+        let a = switchover(&["--cluster", "bare"]).unwrap();
+        let (plan, c) = load(&a.cluster, Some(&path)).unwrap();
+        let err = switch_setup(&a, &plan, &c).err().unwrap().to_string();
+        assert!(err.contains("[cluster.bare] has no replication_user"), "{err}");
+        let a = switchover(&["--cluster", "bare", "--dual"]).unwrap();
+        assert!(switch_setup(&a, &plan, &c).unwrap().context.replication.is_none());
+        // The password file must be private.
+        use std::os::unix::fs::PermissionsExt;
+        let pw = path.parent().unwrap().join("pw");
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let a = switchover(&["--cluster", "shop"]).unwrap();
+        let err = format!(
+            "{:#}",
+            load(&a.cluster, Some(&path))
+                .and_then(|(p, c)| switch_setup(&a, &p, &c).map(|_| ()))
+                .unwrap_err()
+        );
+        assert!(err.contains("chmod 600"), "{err}");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
     fn scratch(name: &str, text: &str) -> PathBuf {

@@ -19,14 +19,29 @@
 //!   unknown datacenter on either side rules it out then.
 //!
 //! Valid candidates come first, ordered by promotion rule (`prefer`,
-//! `neutral`, `prefer_not`), then the primary's datacenter, then the least
-//! lag, then the address.
+//! `neutral`, `prefer_not`), then the most up to date (the most
+//! transactions executed, by GTID; then the furthest executed position in
+//! the primary's binlog), then the primary's datacenter, then the least
+//! lag, then the address. Being up to date comes before the datacenter as
+//! in orchestrator: the datacenter breaks ties between replicas that have
+//! executed as much, and `prevent_cross_dc` is the rule that forbids
+//! leaving it.
+//!
+//! A few reasons may be overridden by a switchover's `--force` when the
+//! operator names the replica ([`Candidate::forceable`]): its `must_not`
+//! rule, and stopped replication (the switchover then waits for it to
+//! catch up, and rolls back when it does not). The others never are: a
+//! replica that cannot be read, runs other software or an older version,
+//! writes no binlog of what it replicates, has errant GTIDs, or sits in
+//! another datacenter under `prevent_cross_dc` would leave a broken or
+//! forbidden cluster behind.
 
+use gapless_decoder::gtid::{GtidSet, MariaGtidList};
 use serde::Serialize;
 
 use super::config::{PromotionRule, Rules};
 use super::errant::errant;
-use super::instance::{Instance, Topology};
+use super::instance::{BinlogPosition, Flavor, Instance, Topology};
 
 /// One replica judged as the next primary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -45,20 +60,55 @@ pub struct Candidate {
     pub same_datacenter: Option<bool>,
     /// `Seconds_Behind_Master`.
     pub lag: Option<u64>,
+    /// Transactions executed from replication: the sum of the sequence
+    /// numbers of MariaDB's `gtid_slave_pos`, or the size of MySQL's
+    /// `gtid_executed`.
+    pub executed: Option<u64>,
+    /// `Relay_Master_Log_File:Exec_Master_Log_Pos`: how far in the
+    /// primary's binlog it has executed.
+    pub executed_position: Option<BinlogPosition>,
+    /// Not `ok`, but only for reasons a switchover's `--force` may
+    /// override when the replica is named with `--to` (see the module
+    /// docs).
+    pub forceable: bool,
+}
+
+/// Transactions `i` has executed (see [`Candidate::executed`]).
+pub fn executed(i: &Instance) -> Option<u64> {
+    match i.flavor? {
+        Flavor::MariaDb => {
+            let pos: MariaGtidList = i.gtid.slave_pos.as_deref()?.parse().ok()?;
+            Some(pos.iter().fold(0u64, |n, g| n.saturating_add(g.seq_no)))
+        }
+        Flavor::MySql => {
+            let set: GtidSet = i.gtid.executed.as_deref()?.parse().ok()?;
+            Some(
+                set.iter()
+                    .flat_map(|(_, ivs)| ivs.iter())
+                    .fold(0u64, |n, iv| n.saturating_add(iv.end() - iv.start() + 1)),
+            )
+        }
+    }
 }
 
 fn judge(replica: &Instance, primary: &Instance, rules: &Rules) -> Candidate {
     let mut why = Vec::new();
+    // The reasons --force may override.
+    let mut forceable = 0;
     let rule = rules.rule(&replica.host, replica.port);
     if let Some(e) = &replica.error {
         why.push(format!("cannot be read ({e})"));
     }
     if rule == PromotionRule::MustNot {
         why.push("its promotion rule is must_not".into());
+        forceable += 1;
     }
     match &replica.replication {
         Some(r) if r.running() => {}
-        Some(r) => why.push(format!("replication is not running (IO/SQL {})", r.threads())),
+        Some(r) => {
+            why.push(format!("replication is not running (IO/SQL {})", r.threads()));
+            forceable += 1;
+        }
         None if replica.error.is_none() => why.push("does not replicate".into()),
         None => {}
     }
@@ -103,21 +153,38 @@ fn judge(replica: &Instance, primary: &Instance, rules: &Rules) -> Candidate {
     Candidate {
         instance: replica.addr(),
         ok: why.is_empty(),
+        forceable: !why.is_empty() && forceable == why.len(),
         why_not: why,
         rule,
         datacenter: replica.datacenter.clone(),
         same_datacenter: same,
         lag: replica.replication.as_ref().and_then(|r| r.seconds_behind),
+        executed: executed(replica),
+        executed_position: replica.replication.as_ref().and_then(|r| r.executed.clone()),
     }
 }
 
 /// Every replica of the primary, judged and ordered best first (see the
 /// module docs). Empty when the topology has no primary.
 pub fn candidates(topology: &Topology, rules: &Rules) -> Vec<Candidate> {
+    use std::cmp::Reverse;
     let Some(primary) = topology.primary() else { return Vec::new() };
     let mut out: Vec<Candidate> = topology.direct_replicas().map(|r| judge(r, primary, rules)).collect();
     out.sort_by(|a, b| {
-        let key = |c: &Candidate| (!c.ok, c.rule, c.same_datacenter != Some(true), c.lag.is_none(), c.lag);
+        // Unknown progress sorts after any known one.
+        let key = |c: &Candidate| {
+            (
+                !c.ok,
+                c.rule,
+                c.executed.is_none(),
+                Reverse(c.executed),
+                c.executed_position.is_none(),
+                Reverse(c.executed_position.clone()),
+                c.same_datacenter != Some(true),
+                c.lag.is_none(),
+                c.lag,
+            )
+        };
         key(a).cmp(&key(b)).then_with(|| a.instance.cmp(&b.instance))
     });
     out
@@ -243,6 +310,67 @@ pub(crate) mod tests {
         assert_eq!(order(&c)[0], ("h:2".into(), true), "newer is fine");
         assert!(c[1..].iter().all(|c| !c.ok));
         assert!(c.iter().any(|c| c.why_not.iter().any(|w| w == "has errant GTIDs 0-4-11")));
+    }
+
+    #[test]
+    fn the_most_up_to_date_first_then_the_datacenter() {
+        let mut t = cluster();
+        for (port, pos) in [(2, "0-1-10"), (3, "0-1-12"), (4, "0-1-11")] {
+            get(&mut t, port).gtid.slave_pos = Some(pos.into());
+        }
+        let c = candidates(&t, &Rules::default());
+        assert_eq!(order(&c).iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(), ["h:3", "h:4", "h:2"]);
+        assert_eq!(c[0].executed, Some(12));
+        // The rule still comes first; the datacenter breaks a tie.
+        let c = candidates(&t, &rules(false, &[("h:2", PromotionRule::Prefer)]));
+        assert_eq!(c[0].instance, "h:2");
+        get(&mut t, 2).gtid.slave_pos = Some("0-1-12".into());
+        let c = candidates(&t, &Rules::default());
+        assert_eq!(c[0].instance, "h:2", "as up to date as h:3, and in the primary's datacenter");
+        // Several domains add up; without GTIDs the executed position decides.
+        get(&mut t, 4).gtid.slave_pos = Some("0-1-12,1-7-3".into());
+        assert_eq!(candidates(&t, &Rules::default())[0].instance, "h:4");
+        let mut t = cluster();
+        for (port, pos) in [(2, 100), (3, 300), (4, 200)] {
+            get(&mut t, port).replication.as_mut().unwrap().executed =
+                Some(BinlogPosition { file: "b.000001".into(), position: pos });
+        }
+        get(&mut t, 2).replication.as_mut().unwrap().executed =
+            Some(BinlogPosition { file: "b.000002".into(), position: 4 });
+        let c = candidates(&t, &Rules::default());
+        assert_eq!(order(&c).iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(), ["h:2", "h:3", "h:4"]);
+    }
+
+    #[test]
+    fn what_force_may_override() {
+        let mut t = cluster();
+        get(&mut t, 3).replication.as_mut().unwrap().sql_running = "No".into();
+        get(&mut t, 4).log_slave_updates = Some(false);
+        let r = rules(true, &[("h:2", PromotionRule::MustNot)]);
+        let c = candidates(&t, &r);
+        let find = |addr: &str| c.iter().find(|c| c.instance == addr).unwrap();
+        assert!(find("h:2").forceable, "must_not alone");
+        assert!(!find("h:3").forceable, "stopped, but in another datacenter: {:?}", find("h:3"));
+        assert!(!find("h:4").forceable);
+        let c = candidates(&t, &rules(false, &[]));
+        assert!(c.iter().find(|c| c.instance == "h:3").unwrap().forceable, "stopped replication alone");
+        assert!(c.iter().all(|c| c.ok != c.forceable || !c.ok), "an ok candidate needs no force");
+        assert!(!c.iter().find(|c| c.instance == "h:2").unwrap().forceable);
+    }
+
+    #[test]
+    fn executed_transactions() {
+        let mut i = cluster().instances.remove(1);
+        i.gtid.slave_pos = Some("0-1-10,2-5-7".into());
+        assert_eq!(executed(&i), Some(17));
+        i.gtid.slave_pos = Some(String::new());
+        assert_eq!(executed(&i), Some(0));
+        i.gtid.slave_pos = None;
+        assert_eq!(executed(&i), None);
+        i.flavor = Some(Flavor::MySql);
+        i.gtid.executed =
+            Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:8,4e11fa47-71ca-11e1-9e33-c80aa9429562:1".into());
+        assert_eq!(executed(&i), Some(7));
     }
 
     #[test]

@@ -24,6 +24,10 @@
 //! sidecar_token_file = "/etc/gapless/sidecar-token"
 //! prevent_cross_dc = true
 //! max_lag_seconds = 10
+//! replication_user = "repl"             # a switchover re-points replicas with it
+//! replication_password_file = "/etc/gapless/repl-password"
+//! writers = "wait"                      # or "kill"
+//! writers_timeout_seconds = 10
 //!
 //! [cluster.shop.datacenter]
 //! "db1.example" = "dc1"
@@ -32,6 +36,9 @@
 //! [cluster.shop.promotion]
 //! "db2.example" = "prefer"
 //! "db4.example" = "must_not"
+//!
+//! [cluster.shop.vip_hosts]             # where a switchover runs `ip addr`
+//! "db1.example" = "ssh:db1.example"
 //! ```
 //!
 //! Hosts are keyed `HOST:PORT` or `HOST` (any port), spelled as discovery
@@ -157,7 +164,36 @@ pub struct ClusterFile {
     /// See [`Self::topology`].
     #[serde(default)]
     pub precheck: Option<toml::Table>,
+    /// See [`Self::topology`].
+    #[serde(default)]
+    pub switchover: Option<toml::Table>,
 }
+
+/// What a switchover does about clients still writing to the old primary
+/// once it is read_only (their commits fail from then on, but an open
+/// transaction holds locks and a privileged client may still write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WritersPolicy {
+    /// Wait until they are gone, up to the timeout; then roll back.
+    #[default]
+    Wait,
+    /// `KILL CONNECTION` them.
+    Kill,
+}
+
+impl WritersPolicy {
+    /// The spelling of the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WritersPolicy::Wait => "wait",
+            WritersPolicy::Kill => "kill",
+        }
+    }
+}
+
+/// How long a switchover waits for writers by default, in seconds.
+pub const DEFAULT_WRITERS_TIMEOUT: u64 = 10;
 
 /// `[cluster.NAME]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -201,8 +237,26 @@ pub struct ClusterConfig {
     /// Promotion rules by host.
     #[serde(default)]
     pub promotion: HostMap<PromotionRule>,
+    /// A switchover's policy for clients still writing to the old primary
+    /// (default `wait`).
+    pub writers: Option<WritersPolicy>,
+    /// How long that policy may take, in seconds (default 10); also the
+    /// longest `SET GLOBAL read_only = ON` waits for a running write.
+    pub writers_timeout_seconds: Option<u64>,
+    /// The user replicas replicate as: a switchover re-points them with it
+    /// (`CHANGE MASTER TO MASTER_USER`; the servers do not show the
+    /// password, so it must be given).
+    pub replication_user: Option<String>,
+    /// The file holding that user's password (first line, mode 0600).
+    pub replication_password_file: Option<PathBuf>,
+    /// Where the VIP commands run for each server (a `gapless vip` host
+    /// spec: `ssh:db1`, `netns:NAME`, `local`); default `ssh:HOST`.
+    #[serde(default)]
+    pub vip_hosts: HostMap<String>,
     /// Refused with a clear message (see [`ConfigError::Password`]).
     password: Option<toml::Value>,
+    /// Refused too.
+    replication_password: Option<toml::Value>,
 }
 
 /// `[meta_db]`: where the datacenter, VIP and alias of each instance are
@@ -248,11 +302,15 @@ impl ClusterFile {
     pub fn parse(text: &str) -> Result<ClusterFile, ConfigError> {
         let file: ClusterFile = toml::from_str(text)?;
         for (name, cluster) in &file.cluster {
-            if cluster.password.is_some() {
-                return Err(ConfigError::Password {
-                    table: format!("[cluster.{name}]"),
-                    key: "password".into(),
-                });
+            for (key, value) in
+                [("password", &cluster.password), ("replication_password", &cluster.replication_password)]
+            {
+                if value.is_some() {
+                    return Err(ConfigError::Password {
+                        table: format!("[cluster.{name}]"),
+                        key: key.into(),
+                    });
+                }
             }
         }
         if file.meta_db.as_ref().is_some_and(|m| m.password.is_some()) {
@@ -279,6 +337,14 @@ impl ClusterConfig {
     pub fn rules(&self) -> Rules {
         Rules { prevent_cross_dc: self.prevent_cross_dc, promotion: self.promotion.clone() }
     }
+
+    /// The writers policy and its timeout.
+    pub fn writers(&self) -> (WritersPolicy, std::time::Duration) {
+        (
+            self.writers.unwrap_or_default(),
+            std::time::Duration::from_secs(self.writers_timeout_seconds.unwrap_or(DEFAULT_WRITERS_TIMEOUT)),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -304,6 +370,10 @@ mod tests {
         sidecar = "http://127.0.0.1:9306"
         PreventCrossDataCenterMasterFailover = true
         max_lag_seconds = 3
+        replication_user = "repl"
+        replication_password_file = "/etc/gapless/repl"
+        writers = "kill"
+        writers_timeout_seconds = 4
 
         [cluster.shop.datacenter]
         "db1.example" = "dc1"
@@ -312,6 +382,12 @@ mod tests {
         [cluster.shop.promotion]
         "db2.example" = "prefer"
         "db3.example:3306" = "must_not"
+
+        [cluster.shop.vip_hosts]
+        "db1.example" = "ssh:admin@db1"
+
+        [switchover]
+        wait-timeout = 5
 
         [cluster.other]
         seed = "x:1"
@@ -335,6 +411,11 @@ mod tests {
         assert_eq!(rules.rule("db3.example", 3306), PromotionRule::MustNot);
         assert_eq!(rules.rule("db3.example", 3307), PromotionRule::Neutral);
         assert!(!file.cluster("other").unwrap().prevent_cross_dc);
+        assert_eq!(shop.writers(), (WritersPolicy::Kill, std::time::Duration::from_secs(4)));
+        assert_eq!(shop.replication_user.as_deref(), Some("repl"));
+        assert_eq!(shop.vip_hosts.get("DB1.example", 3306).map(String::as_str), Some("ssh:admin@db1"));
+        let other = file.cluster("other").unwrap();
+        assert_eq!(other.writers(), (WritersPolicy::Wait, std::time::Duration::from_secs(10)), "defaults");
     }
 
     #[test]
@@ -346,6 +427,11 @@ mod tests {
         let err =
             ClusterFile::parse("[meta_db]\nhost = \"m\"\npassword = \"s3cret\"\n").unwrap_err().to_string();
         assert!(err.contains("[meta_db]") && !err.contains("s3cret"), "{err}");
+        let err =
+            ClusterFile::parse("[cluster.a]\nreplication_password = \"s3cret\"\n").unwrap_err().to_string();
+        assert!(err.contains("replication_password") && !err.contains("s3cret"), "{err}");
+        let err = ClusterFile::parse("[cluster.a]\nwriters = \"shoot\"\n").unwrap_err().to_string();
+        assert!(err.contains("shoot") || err.contains("variant"), "{err}");
         let err = ClusterFile::parse("[cluster.a]\nsed = \"x:1\"\n").unwrap_err().to_string();
         assert!(err.contains("sed"), "a typo is named: {err}");
         let err = ClusterFile::parse("[cluster.a.promotion]\nx = \"maybe\"\n").unwrap_err().to_string();

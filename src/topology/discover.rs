@@ -657,7 +657,28 @@ pub async fn discover(host: &str, port: u16, opts: &DiscoverOptions) -> Result<T
             }
         }
     }
+    // The primary was read before its replicas: read its variables again
+    // now, so that under writes a replica read later cannot look ahead of
+    // it (the errant-GTID check would take that for the replica's own).
+    if let Some(p) = found.iter_mut().find(|f| f.role == Role::Primary) {
+        if let Err(e) = reread_variables(p, &opts.login, opts.limit).await {
+            notes.push(format!("{}: reading its variables again after its replicas: {e}", p.addr()));
+        }
+    }
     Ok(Topology { seed: seed_addr, primary: primary_addr, instances: tree_order(found), co_primary, notes })
+}
+
+/// Reads an instance's variables again (GTID state and the rest of
+/// [`VARIABLES`]).
+pub async fn reread_variables(inst: &mut Instance, login: &Login, limit: Duration) -> Result<(), SqlError> {
+    let at = inst.addr();
+    let mut c = conn::connect(login, &inst.host, inst.port, None, limit).await?;
+    let names = VARIABLES.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(",");
+    let rows =
+        query(&mut c, &at, &format!("SHOW GLOBAL VARIABLES WHERE Variable_name IN ({names})"), limit).await;
+    conn::close(c).await;
+    apply_variables(inst, &rows?);
+    Ok(())
 }
 
 /// The instances depth first from the primary: children by address,

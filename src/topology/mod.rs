@@ -11,7 +11,9 @@
 //! - [`errant`]: GTIDs a replica has and its primary lacks;
 //! - [`precheck`]: the checks, pure functions over a [`Survey`];
 //! - [`table`]: the text output;
-//! - [`sidecar`]: the sidecar's status.
+//! - [`sidecar`]: the sidecar's status;
+//! - [`plan`], [`switchover`], [`dual`]: `gapless switchover`, planned as a
+//!   pure function of the survey, then carried out step by step.
 //!
 //! The I/O is in [`survey`]: it reads the sidecar's status, discovers the
 //! topology, asks the metadata database, puts the datacenters on the
@@ -21,11 +23,14 @@ pub mod candidates;
 pub mod config;
 pub mod conn;
 pub mod discover;
+pub mod dual;
 pub mod errant;
 pub mod instance;
 pub mod meta;
+pub mod plan;
 pub mod precheck;
 pub mod sidecar;
+pub mod switchover;
 pub mod table;
 
 use std::time::Duration;

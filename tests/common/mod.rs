@@ -134,6 +134,7 @@ pub fn variant_binlogs(dir: &Path) -> Vec<PathBuf> {
 pub mod netns;
 pub mod server;
 pub mod sidecar;
+pub mod topology;
 
 /// The repository root.
 pub fn repo() -> &'static Path {
