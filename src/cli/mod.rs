@@ -38,8 +38,11 @@ pub enum Command {
     ///
     /// With --ring DIR it is the sidecar: events are kept in a crash-safe
     /// ring on disk instead of printed, and a restart resumes after the
-    /// ring's last transaction (docs/sidecar.md). Flags may also come from
-    /// a TOML file: --config FILE, a [stream] table keyed by flag name.
+    /// ring's last transaction (docs/sidecar.md). With --listen it serves
+    /// its status, replays and replica positions over HTTP, and judges
+    /// whether the primary is dead (probes, and what its replicas see).
+    /// Flags may also come from a TOML file: --config FILE, a [stream]
+    /// table keyed by flag name.
     Stream(stream::StreamArgs),
     /// Apply onto a promoted replica what the ring holds and it lacks.
     ///
@@ -50,8 +53,9 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// The commands for orchestrator's hook lists (docs/orchestrator.md).
     ///
-    /// `pre-failover` checks the sidecar is ready; `post-master-failover`
-    /// has it replay onto the promoted replica what it lacks. They read
+    /// `pre-failover` checks the sidecar is ready and has it record where
+    /// each replica stands; `post-master-failover` has it replay onto the
+    /// promoted replica what it lacks, then moves the VIP. They read
     /// orchestrator's placeholders as flags and its ORC_* variables (flags
     /// win), log each step with the recovery UID to stdout (and
     /// --log-file), and exit 0 done, 1 failed, 2 bad input.
