@@ -353,105 +353,123 @@ async fn apply_all(
     let mut batch = Batch::default();
     let mut units = reader.units(reader.start());
     let mut records = Vec::new();
-    let mut apply =
-        Applier { conn, dry_run: plan.dry_run, out, target: &target, progress: plan.progress.as_deref() };
-    while let Some(at) = units.next_into(&mut records) {
-        let unit = Unit { at: at?, records: std::mem::take(&mut records) };
-        let received = to_received(&unit);
-        if let Some(fde) =
-            received.iter().rev().find(|r| event_type(&r.bytes) == Some(EventType::FORMAT_DESCRIPTION))
-        {
-            format = Some(Received { resent: true, ..fde.clone() });
-            format_fed = false;
-        }
-        let gtid = unit.gtid().to_string();
-        let first = &unit.records[0].meta;
-        if first.flags & RESENT != 0 || !unit.records.iter().any(|r| is_data(r.event)) {
-            report.skipped_other += 1;
+    let mut apply = Applier {
+        conn,
+        dry_run: plan.dry_run,
+        out,
+        target: &target,
+        progress: plan.progress.as_deref(),
+        in_flight: None,
+    };
+    // Any error ends the loop; the batch in flight is waited for first, so
+    // the report counts what the target committed.
+    let outcome: Result<(), ReplayError> = async {
+        while let Some(at) = units.next_into(&mut records) {
+            let unit = Unit { at: at?, records: std::mem::take(&mut records) };
+            let received = to_received(&unit);
+            if let Some(fde) =
+                received.iter().rev().find(|r| event_type(&r.bytes) == Some(EventType::FORMAT_DESCRIPTION))
+            {
+                format = Some(Received { resent: true, ..fde.clone() });
+                format_fed = false;
+            }
+            let gtid = unit.gtid().to_string();
+            let first = &unit.records[0].meta;
+            if first.flags & RESENT != 0 || !unit.records.iter().any(|r| is_data(r.event)) {
+                report.skipped_other += 1;
+                records = unit.records;
+                continue;
+            }
+            if let Some((file, position)) = &have.after {
+                if cmp_coords(first.file, first.start, file, *position) == std::cmp::Ordering::Less {
+                    report.skipped_before += 1;
+                    records = unit.records;
+                    continue;
+                }
+            }
+            if let Some(executed) = &have.executed {
+                let done = executed.contains(&gtid).ok_or_else(|| {
+                    ReplayError::NoStart(format!(
+                        "the ring holds transaction '{gtid}', which is not of the kind of GTIDs of the start point {executed}"
+                    ))
+                })?;
+                if done {
+                    report.skipped_executed += 1;
+                    records = unit.records;
+                    continue;
+                }
+                if have.after.is_none() {
+                    check_no_gap(executed, &gtid, &target, &mut checked_sources)?;
+                }
+            }
+            if let Some(limit) = plan.deadline {
+                if started.elapsed() >= limit {
+                    // What was rendered is not sent: stop cleanly here.
+                    return Err(ReplayError::Deadline {
+                        seconds: limit.as_secs_f64(),
+                        applied: report.applied.len(),
+                    });
+                }
+            }
+            let applied = Applied {
+                gtid: gtid.clone(),
+                file: first.file.to_string(),
+                start: first.start,
+                end: unit.records.last().map_or(first.end, |r| r.meta.end),
+                row_events: unit.records.iter().filter(|r| is_rows(r.event)).count() as u64,
+            };
+            let binlog = match plan.mode {
+                Mode::Binlog => binlog::statements(format.as_ref(), &received, &gtid),
+                Mode::Sql => None,
+            };
+            match binlog {
+                // BINLOG statements go one by one (see binlog.rs), after what
+                // is batched before them.
+                Some(statements) => {
+                    apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
+                    apply.one_by_one(&statements, applied, &mut report, &names).await?;
+                }
+                None => {
+                    let missing = tables_without_names(format.as_ref(), &received, &names);
+                    if !missing.is_empty() {
+                        // The target's tables as the batch in flight leaves them.
+                        apply.settle(&mut report, &names).await?;
+                        if let Some(c) = apply.conn.as_deref_mut() {
+                            fill_column_names(c, &missing, &names).await?;
+                        }
+                    }
+                    let fail = |error| ReplayError::Render {
+                        gtid: gtid.clone(),
+                        file: applied.file.clone(),
+                        start: applied.start,
+                        error: Box::new(error),
+                    };
+                    if let (false, Some(f)) = (format_fed, &format) {
+                        sink.write(std::slice::from_ref(f)).map_err(fail)?;
+                        format_fed = true;
+                    }
+                    sink.write(&received).map_err(fail)?;
+                    sink.flush().map_err(fail)?;
+                    let sql = String::from_utf8_lossy(&buf.take()).into_owned();
+                    // A transaction without a GTID cannot be told applied or
+                    // not after a failure: it goes alone.
+                    let alone = gtid.is_empty();
+                    if alone {
+                        apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
+                    }
+                    batch.push(sql, applied, received);
+                    if alone || batch.full() {
+                        apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
+                    }
+                }
+            }
             records = unit.records;
-            continue;
         }
-        if let Some((file, position)) = &have.after {
-            if cmp_coords(first.file, first.start, file, *position) == std::cmp::Ordering::Less {
-                report.skipped_before += 1;
-                records = unit.records;
-                continue;
-            }
-        }
-        if let Some(executed) = &have.executed {
-            let done = executed.contains(&gtid).ok_or_else(|| {
-                ReplayError::NoStart(format!(
-                    "the ring holds transaction '{gtid}', which is not of the kind of GTIDs of the start point {executed}"
-                ))
-            })?;
-            if done {
-                report.skipped_executed += 1;
-                records = unit.records;
-                continue;
-            }
-            if have.after.is_none() {
-                check_no_gap(executed, &gtid, &target, &mut checked_sources)?;
-            }
-        }
-        if let Some(limit) = plan.deadline {
-            if started.elapsed() >= limit {
-                // What was rendered is not sent: stop cleanly here.
-                return Err(ReplayError::Deadline {
-                    seconds: limit.as_secs_f64(),
-                    applied: report.applied.len(),
-                });
-            }
-        }
-        let applied = Applied {
-            gtid: gtid.clone(),
-            file: first.file.to_string(),
-            start: first.start,
-            end: unit.records.last().map_or(first.end, |r| r.meta.end),
-            row_events: unit.records.iter().filter(|r| is_rows(r.event)).count() as u64,
-        };
-        let binlog = match plan.mode {
-            Mode::Binlog => binlog::statements(format.as_ref(), &received, &gtid),
-            Mode::Sql => None,
-        };
-        match binlog {
-            // BINLOG statements go one by one (see binlog.rs), after what
-            // is batched before them.
-            Some(statements) => {
-                apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
-                apply.one_by_one(&statements, applied, &mut report).await?;
-            }
-            None => {
-                if let Some(c) = apply.conn.as_deref_mut() {
-                    fill_column_names(c, format.as_ref(), &received, &names).await?;
-                }
-                let fail = |error| ReplayError::Render {
-                    gtid: gtid.clone(),
-                    file: applied.file.clone(),
-                    start: applied.start,
-                    error: Box::new(error),
-                };
-                if let (false, Some(f)) = (format_fed, &format) {
-                    sink.write(std::slice::from_ref(f)).map_err(fail)?;
-                    format_fed = true;
-                }
-                sink.write(&received).map_err(fail)?;
-                sink.flush().map_err(fail)?;
-                let sql = String::from_utf8_lossy(&buf.take()).into_owned();
-                // A transaction without a GTID cannot be told applied or
-                // not after a failure: it goes alone.
-                let alone = gtid.is_empty();
-                if alone {
-                    apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
-                }
-                batch.push(sql, applied, received);
-                if alone || batch.full() {
-                    apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
-                }
-            }
-        }
-        records = unit.records;
+        apply.send(&mut batch, &mut report, format.as_ref(), &names).await
     }
-    apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
+    .await;
+    let settled = apply.settle(&mut report, &names).await;
+    settled.and(outcome)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -488,6 +506,17 @@ struct Applier<'a> {
     out: &'a mut dyn Write,
     target: &'a str,
     progress: Option<&'a std::sync::atomic::AtomicUsize>,
+    /// The batch the target is running while the next one is rendered.
+    in_flight: Option<InFlight>,
+}
+
+/// A batch sent and not answered yet.
+struct InFlight {
+    sql: String,
+    transactions: Vec<Applied>,
+    units: Vec<Vec<Received>>,
+    /// The FORMAT_DESCRIPTION its events were rendered under.
+    format: Option<Received>,
 }
 
 /// Publishes how many transactions `report` has applied.
@@ -498,10 +527,12 @@ fn progressed(progress: Option<&std::sync::atomic::AtomicUsize>, report: &Report
 }
 
 impl Applier<'_> {
-    /// Sends a batch as one multi-statement query. Each transaction in it
-    /// is whole (BEGIN … COMMIT); after an error the target's GTIDs say
-    /// which of them committed before the failing one, which is rolled
-    /// back and named.
+    /// Sends a batch as one multi-statement query, after the answer to the
+    /// one before it. The target runs it while the caller renders the
+    /// next: [`Self::settle`] reads its answer. Each transaction in it is
+    /// whole (BEGIN … COMMIT); after an error the target's GTIDs say which
+    /// of them committed before the failing one, which is rolled back and
+    /// named.
     async fn send(
         &mut self,
         batch: &mut Batch,
@@ -509,6 +540,7 @@ impl Applier<'_> {
         format: Option<&Received>,
         names: &SharedColumnNames,
     ) -> Result<(), ReplayError> {
+        self.settle(report, names).await?;
         if batch.transactions.is_empty() {
             return Ok(());
         }
@@ -521,16 +553,47 @@ impl Applier<'_> {
             progressed(self.progress, report);
             return Ok(());
         };
-        let Err(error) = c.query(&sql).await else {
-            log_applied(&transactions);
-            report.applied.extend(transactions);
-            progressed(self.progress, report);
-            return Ok(());
-        };
+        let sent = c.start_query(&sql).await;
+        let in_flight = InFlight { sql, transactions, units, format: format.cloned() };
+        match sent {
+            Ok(()) => {
+                self.in_flight = Some(in_flight);
+                Ok(())
+            }
+            Err(error) => self.failed(in_flight, error, report, names).await,
+        }
+    }
+
+    /// Waits for the batch in flight, if any: its transactions applied, or
+    /// the error of the one that failed.
+    async fn settle(&mut self, report: &mut Report, names: &SharedColumnNames) -> Result<(), ReplayError> {
+        let Some(in_flight) = self.in_flight.take() else { return Ok(()) };
+        let c = self.conn.as_deref_mut().expect("a batch is in flight only on a connection");
+        match c.finish_query(&in_flight.sql).await {
+            Ok(_) => {
+                log_applied(&in_flight.transactions);
+                report.applied.extend(in_flight.transactions);
+                progressed(self.progress, report);
+                Ok(())
+            }
+            Err(error) => self.failed(in_flight, error, report, names).await,
+        }
+    }
+
+    /// After a batch failed: rolls back, counts what committed before the
+    /// failing transaction, and names it and its event.
+    async fn failed(
+        &mut self,
+        batch: InFlight,
+        error: ClientError,
+        report: &mut Report,
+        names: &SharedColumnNames,
+    ) -> Result<(), ReplayError> {
+        let c = self.conn.as_deref_mut().expect("a batch fails only on a connection");
         let _ = c.query("ROLLBACK").await;
         let executed = executed_on(c).await.ok();
         let mut failed = None;
-        for (t, unit) in transactions.into_iter().zip(units) {
+        for (t, unit) in batch.transactions.into_iter().zip(batch.units) {
             let done = executed.as_ref().and_then(|e| e.contains(&t.gtid)) == Some(true);
             match (done, &failed) {
                 (true, None) => report.applied.push(t),
@@ -540,7 +603,7 @@ impl Applier<'_> {
         }
         progressed(self.progress, report);
         let (t, unit) = failed.expect("a failed batch has a transaction that did not commit");
-        let (event, error) = match failing_event(c, format, names, &unit).await {
+        let (event, error) = match failing_event(c, batch.format.as_ref(), names, &unit).await {
             Some((event, again)) => (Some(event), again),
             None => (None, error),
         };
@@ -561,7 +624,9 @@ impl Applier<'_> {
         statements: &[String],
         t: Applied,
         report: &mut Report,
+        names: &SharedColumnNames,
     ) -> Result<(), ReplayError> {
+        self.settle(report, names).await?;
         match self.conn.as_deref_mut().filter(|_| !self.dry_run) {
             None => {
                 for sql in statements {
@@ -794,21 +859,19 @@ fn check_no_gap(
     }
 }
 
-/// The column names of the tables a transaction changes whose table maps
-/// carry none (binlog_row_metadata=MINIMAL), from the target's
-/// information_schema, into `names` (kept for the run). A table whose
-/// column count on the target differs is left out: the SQL renderer then
-/// refuses it with a clear error instead of guessing.
-async fn fill_column_names(
-    conn: &mut Connection,
+/// The tables a transaction changes whose table maps carry no column names
+/// (binlog_row_metadata=MINIMAL) and whose names are not known yet: schema,
+/// table and the table map's column count.
+fn tables_without_names(
     format: Option<&Received>,
     unit: &[Received],
     names: &SharedColumnNames,
-) -> Result<(), ReplayError> {
+) -> Vec<(String, String, usize)> {
     let mut decoder = gapless_decoder::Decoder::new();
     if let Some(f) = format {
         let _ = decoder.decode(f.offset, &f.bytes);
     }
+    let mut missing = Vec::new();
     for r in unit {
         if event_type(&r.bytes) != Some(EventType::TABLE_MAP) {
             continue;
@@ -819,11 +882,26 @@ async fn fill_column_names(
         if t.columns.iter().all(|c| c.name.is_some()) || names.borrow().contains_key(&key) {
             continue;
         }
+        missing.push((key.0, key.1, t.columns.len()));
+    }
+    missing
+}
+
+/// Reads the column names of `tables` from the target's
+/// information_schema into `names` (kept for the run). A table whose
+/// column count on the target differs is left out: the SQL renderer then
+/// refuses it with a clear error instead of guessing.
+async fn fill_column_names(
+    conn: &mut Connection,
+    tables: &[(String, String, usize)],
+    names: &SharedColumnNames,
+) -> Result<(), ReplayError> {
+    for (schema, table, columns) in tables {
         let mut sql =
             String::from("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
-        push_quoted(&mut sql, &key.0);
+        push_quoted(&mut sql, schema);
         sql.push_str(" AND TABLE_NAME = ");
-        push_quoted(&mut sql, &key.1);
+        push_quoted(&mut sql, table);
         sql.push_str(" ORDER BY ORDINAL_POSITION");
         let set = conn.query_rows(&sql).await?;
         let found: Vec<String> = set
@@ -832,8 +910,8 @@ async fn fill_column_names(
             .filter_map(|row| row.first().cloned().flatten())
             .map(|v| String::from_utf8_lossy(&v).into_owned())
             .collect();
-        if found.len() == t.columns.len() {
-            names.borrow_mut().insert(key, found);
+        if found.len() == *columns {
+            names.borrow_mut().insert((schema.clone(), table.clone()), found);
         }
     }
     Ok(())

@@ -303,8 +303,21 @@ impl Connection {
 
     /// Runs one statement with the text protocol.
     pub async fn query(&mut self, sql: &str) -> Result<QueryResult, ClientError> {
+        self.start_query(sql).await?;
+        self.finish_query(sql).await
+    }
+
+    /// Sends a statement without waiting for its answer, so the caller can
+    /// prepare the next one while the server runs it; [`Self::finish_query`]
+    /// (with the same `sql`, for messages) reads the answer. Nothing else
+    /// may be sent on the connection in between.
+    pub async fn start_query(&mut self, sql: &str) -> Result<(), ClientError> {
         self.framer.reset();
-        self.send(&Command::Query(sql.as_bytes().to_vec()).encode()).await?;
+        self.send(&Command::Query(sql.as_bytes().to_vec()).encode()).await
+    }
+
+    /// Reads the answer to the statement [`Self::start_query`] sent.
+    pub async fn finish_query(&mut self, sql: &str) -> Result<QueryResult, ClientError> {
         let mut answer = QueryResponse::new(self.capabilities);
         loop {
             let payload = self.read_payload().await?;
