@@ -22,7 +22,8 @@
 
 use super::instance::{Instance, Replication, Topology};
 use super::plan::{
-    judge_precheck, number, vip_step, wait_kind, Action, Follows, Kind, Node, Plan, Refusal, Settings,
+    hand_over, judge_precheck, number, vip_step, wait_kind, Action, Follows, Kind, Node, Plan, Refusal,
+    Settings,
 };
 use super::precheck;
 use super::Survey;
@@ -124,18 +125,8 @@ pub fn plan(survey: &Survey, s: &Settings) -> Result<Plan, Refusal> {
     };
     let (vip, note) = vip_step(survey, &s.vip, &old, &new).map_err(refuse)?;
     warnings.extend(note);
-    let mut actions = vec![
-        Action::ReadOnly { on: old.addr.clone() },
-        Action::Writers { on: old.addr.clone(), policy: s.writers, timeout: s.writers_timeout },
-        Action::FinalPosition { on: old.addr.clone() },
-        Action::CatchUp {
-            on: new.addr.clone(),
-            from: old.addr.clone(),
-            kind: wait_kind(p.active, p.passive),
-            timeout: s.wait_timeout,
-        },
-        Action::Writable { on: new.addr.clone() },
-    ];
+    let mut actions = hand_over(&old.addr, &new.addr, s, wait_kind(p.active, p.passive));
+    actions.push(Action::Writable { on: new.addr.clone() });
     actions.extend(vip);
     actions.push(Action::Verify {
         primary: new.addr.clone(),

@@ -859,6 +859,18 @@ pub fn number(actions: Vec<Action>, before: usize, nodes: &[Node], replication_u
         .collect()
 }
 
+/// The steps every switch starts with: the old primary stops taking
+/// writes, its writers are waited out (or killed), where it ended is read,
+/// and the new one is waited for until it has executed all of it.
+pub fn hand_over(old: &str, new: &str, s: &Settings, kind: WaitKind) -> Vec<Action> {
+    vec![
+        Action::ReadOnly { on: old.to_string() },
+        Action::Writers { on: old.to_string(), policy: s.writers, timeout: s.writers_timeout },
+        Action::FinalPosition { on: old.to_string() },
+        Action::CatchUp { on: new.to_string(), from: old.to_string(), kind, timeout: s.wait_timeout },
+    ]
+}
+
 /// How the catch-up is waited for on `candidate`, replicating from `old`.
 pub fn wait_kind(old: &Instance, candidate: &Instance) -> WaitKind {
     match (old.flavor, candidate.flavor) {
@@ -935,19 +947,11 @@ pub fn switchover(survey: &Survey, s: &Settings, replication_user: &str) -> Resu
     let (vip, note) = vip_step(survey, &s.vip, &old, &new).map_err(refuse)?;
     warnings.extend(note);
 
-    let mut actions = vec![
-        Action::ReadOnly { on: old.addr.clone() },
-        Action::Writers { on: old.addr.clone(), policy: s.writers, timeout: s.writers_timeout },
-        Action::FinalPosition { on: old.addr.clone() },
-        Action::CatchUp {
-            on: new.addr.clone(),
-            from: old.addr.clone(),
-            kind: wait_kind(primary, chosen),
-            timeout: s.wait_timeout,
-        },
+    let mut actions = hand_over(&old.addr, &new.addr, s, wait_kind(primary, chosen));
+    actions.extend([
         Action::StopReplication { on: new.addr.clone(), from: old.addr.clone() },
         Action::Promote { on: new.addr.clone() },
-    ];
+    ]);
     let before = 5;
     for r in &repoint {
         actions.push(Action::Repoint { on: r.clone(), to: new.addr.clone(), demoted: false });
