@@ -124,6 +124,57 @@ fn primary_killed_mid_workload_resume_by_gtid() {
     killed_mid_workload("killg", 21700, &["--from-gtid", ""]);
 }
 
+/// A primary shut down cleanly ends the dump with an EOF packet: the
+/// stream does not stop there, it reconnects once the primary is back and
+/// goes on with no gap and no duplicate.
+#[test]
+fn a_primary_shut_down_cleanly_and_restarted_is_followed_on() {
+    if !mariadb_here() {
+        return;
+    }
+    let primary =
+        Server::start("shutdown", 1, 22000, &["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL"]);
+    primary.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    primary.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB;");
+    let source = primary.url("repl");
+    let args = [
+        "--source",
+        &source,
+        "--from-gtid",
+        "",
+        "--format",
+        "jsonl",
+        "--heartbeat",
+        "1",
+        "--max-backoff",
+        "1",
+    ];
+    let mut s = Streamer::spawn(&args, PASSWORD, "shutdown");
+    primary.sql(&insert_script(1, 101));
+    s.wait_for(Duration::from_secs(30), "the first 100 rows", |out| row_lines(out).len() >= 100);
+    // SHUTDOWN as mariadb-admin shutdown sends it.
+    let _ = primary.client("-e SHUTDOWN").output().expect("mariadb client");
+    wait_until(Duration::from_secs(30), "the primary to stop", || {
+        std::net::TcpStream::connect(("127.0.0.1", primary.port)).is_err()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(s.is_running(), "the stream stopped with the primary:\n{}", s.log());
+    primary.restart();
+    primary.sql(&insert_script(101, 201));
+    s.wait_for(Duration::from_secs(60), "the rows after the restart", |out| row_lines(out).len() >= 200);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(s.stop(), 0);
+    let ids: Vec<u32> = row_lines(&s.output())
+        .iter()
+        .map(|line| {
+            let after = &line[line.find("\"after\":").expect("after")..];
+            field(after, "id").expect("id").parse().expect("numeric id")
+        })
+        .collect();
+    assert_eq!(ids, (1..201).collect::<Vec<u32>>(), "every row once, in order");
+    assert!(s.log().contains("reconnecting"), "{}", s.log());
+}
+
 fn killed_mid_workload(name: &str, port_base: u16, start: &[&str]) {
     if !mariadb_here() {
         return;
