@@ -168,48 +168,13 @@ trap 'exit 143' TERM
 
 fail() { echo "FAIL: $*"; FAILED=1; }
 
-# Waits (at most QUIET_WAIT s) until the machine has been under 10 % busy
-# for 3 s running; false if it never was.
-wait_quiet() {
-    local quiet=0 deadline=$((SECONDS + QUIET_WAIT))
-    while ((SECONDS < deadline)); do
-        if (($(cpu_busy) <= 10)); then
-            quiet=$((quiet + 1))
-            ((quiet < 3)) || return 0
-        else
-            quiet=0
-        fi
-    done
-    return 1
-}
 
-# Busy CPU ticks of the whole machine (user + nice + system + irq + softirq).
-sys_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
-# CPU ticks (user + system) a process has used.
-proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK)
 
-# The file system a directory is on: "DEVICE TYPE, mounted on DIR".
-where() { df --output=source,fstype,target -- "$1" | awk 'NR == 2 { print $1 " " $2 ", mounted on " $3 }'; }
 
-# An empty ring directory (refuses a non-empty directory that is not a ring).
-fresh_ring() {
-    local dir=$1
-    if [[ -d $dir ]] && [[ -n $(ls -A -- "$dir") ]]; then
-        [[ -f $dir/state.json ]] || die "$dir is not empty and holds no ring (state.json); set REPLAY_RING elsewhere"
-        rm -rf -- "$dir"
-    fi
-    mkdir -p -- "$dir"
-}
 
 # One value from a server.
 sql_value() { mdb_sql "$1" -N -B -e "$2"; }
 
-# The last durable position the sidecar logged: "FILE POS", or nothing.
-last_durable() {
-    tac "$SCN/sidecar.log" | grep -m1 -o 'durable file=[^ ]* position=[0-9]*' |
-        sed 's/durable file=\([^ ]*\) position=\([0-9]*\)/\1 \2/' || true
-}
 
 # ---------------------------------------------------------------- set-up
 
@@ -273,7 +238,7 @@ SQL
     log "$s: T1 and T2 stopped at $X_GTID; X = $X_FILE:$X_POS"
 
     RING=$REPLAY_RING/$s
-    fresh_ring "$RING"
+    fresh_ring "$RING" REPLAY_RING
     log "$s: starting the sidecar into $RING"
     GAPLESS_PASSWORD=$PASSWORD GAPLESS_LOG=info,gapless::ring=debug "$GAPLESS" stream \
         --source "mysql://$REPL_USER@127.0.0.1:$P_PORT" --from-gtid '' --ring "$RING" \
@@ -345,7 +310,7 @@ SQL
     ffile=${ms%$'\t'*} fpos=${ms#*$'\t'}
     P_GTID=$(sql_value "$P" 'SELECT @@GLOBAL.gtid_binlog_pos')
     for ((i = 0; i < 1200; i++)); do
-        cur=$(last_durable)
+        cur=$(last_durable "$SCN/sidecar.log")
         cfile=${cur% *} cpos=${cur#* }
         if [[ -n $cur ]]; then
             if [[ $cfile > $ffile ]] || { [[ $cfile == "$ffile" ]] && ((cpos >= fpos)); }; then

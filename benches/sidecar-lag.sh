@@ -171,44 +171,10 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- helpers
 
-# Waits (at most QUIET_WAIT s) until the machine has been under 10 % busy
-# for 3 s running; false if it never was.
-wait_quiet() {
-    local quiet=0 deadline=$((SECONDS + QUIET_WAIT))
-    while ((SECONDS < deadline)); do
-        if (($(cpu_busy) <= 10)); then
-            quiet=$((quiet + 1))
-            ((quiet < 3)) || return 0
-        else
-            quiet=0
-        fi
-    done
-    return 1
-}
 
-# Busy CPU ticks of the whole machine (user + nice + system + irq + softirq).
-sys_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
-# CPU ticks (user + system) a process has used.
-proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK)
 
-# The empty ring directory (refuses a non-empty directory that is not a ring).
-fresh_ring() {
-    if [[ -d $LAG_RING ]] && [[ -n $(ls -A -- "$LAG_RING") ]]; then
-        [[ -f $LAG_RING/state.json ]] || die "$LAG_RING is not empty and holds no ring (state.json); set LAG_RING elsewhere"
-        rm -rf -- "$LAG_RING"
-    fi
-    mkdir -p -- "$LAG_RING"
-}
 
-# The file system a directory is on: "DEVICE TYPE, mounted on DIR".
-where() { df --output=source,fstype,target -- "$1" | awk 'NR == 2 { print $1 " " $2 ", mounted on " $3 }'; }
 
-# The last durable position the sidecar logged: "FILE POS", or nothing.
-last_durable() {
-    tac "$WORK/sidecar.log" | grep -m1 -o 'durable file=[^ ]* position=[0-9]*' |
-        sed 's/durable file=\([^ ]*\) position=\([0-9]*\)/\1 \2/' || true
-}
 
 # ---------------------------------------------------------------- the probe
 
@@ -385,7 +351,7 @@ main() {
     mariadbd=$(command -v mariadbd || echo /usr/sbin/mariadbd)
     echo "machine: $(nproc) vCPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); $(uname -sr)"
     echo "versions: server $("$mariadbd" --version | sed 's/.*Ver //'); $(sysbench --version); gapless $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (+ working tree)"
-    fresh_ring
+    fresh_ring "$LAG_RING" LAG_RING
     mkdir -p -- "$LAG_SANDBOX"
     echo "disk: ring in $LAG_RING ($(where "$LAG_RING")), primary in $LAG_SANDBOX ($(where "$LAG_SANDBOX"))"
 
@@ -465,7 +431,7 @@ SQL
     final=$(mdb_sql "$INSTANCE" -N -B -e 'SHOW MASTER STATUS' | cut -f1,2)
     ffile=${final%$'\t'*} fpos=${final#*$'\t'}
     while :; do
-        cur=$(last_durable)
+        cur=$(last_durable "$WORK/sidecar.log")
         cfile=${cur% *} cpos=${cur#* }
         if [[ -n $cur ]]; then
             [[ $cfile > $ffile ]] && break

@@ -345,7 +345,6 @@ other_cpu() {
     OTHER=$(awk -v b="$((SYS_BUSY - b0))" -v hz="$HZ" -v c="$CPU" -v s="$SCPU" 'BEGIN { printf "%.2f", b / hz - c - s }')
     STEAL=$(awk -v t="$((SYS_STEAL - st0))" -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }')
 }
-HZ=$(getconf CLK_TCK)
 
 # Waits (at most QUIET_WAIT s) until the machine has been under 5 % busy
 # for 3 s running; false if it never was.

@@ -29,7 +29,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::netns::{netns_here, Lan};
-use common::server::Server;
+use common::server::{start_all, Server};
 use common::sidecar::{private_file, scratch};
 use common::topology::{addr, caught_up, cmdb, replicate, run, slave_status};
 use common::{mariadb_here, wait_until};
@@ -86,15 +86,16 @@ struct Cluster {
 fn cluster() -> Cluster {
     let base = ["--report-host=127.0.0.1", "--log-slave-updates", "--gtid-strict-mode=ON"];
     let replica = [&base[..], &["--read-only"]].concat();
-    let (primary, r1, r2, r3, meta) = std::thread::scope(|s| {
-        let p = s.spawn(|| Server::start("swprimary", 1, 30000, &base));
-        let r1 = s.spawn(|| Server::start("swr1", 2, 30100, &replica));
-        let r2 = s.spawn(|| Server::start("swr2", 3, 30200, &replica));
-        let r3 = s.spawn(|| Server::start("swr3", 4, 30300, &replica));
-        let meta = s.spawn(|| Server::start("swmeta", 9, 30400, &[]));
-        let join = |h: std::thread::ScopedJoinHandle<'_, Server>| h.join().expect("server start");
-        (join(p), join(r1), join(r2), join(r3), join(meta))
-    });
+    let mut all = start_all(&[
+        ("swprimary", 1, 30000, &base),
+        ("swr1", 2, 30100, &replica),
+        ("swr2", 3, 30200, &replica),
+        ("swr3", 4, 30300, &replica),
+        ("swmeta", 9, 30400, &[]),
+    ])
+    .into_iter();
+    let mut next = || all.next().expect("five servers");
+    let (primary, r1, r2, r3, meta) = (next(), next(), next(), next(), next());
     let dir = scratch("switchover");
     for (file, pw) in [
         ("admin-password", ADMIN_PASSWORD),
@@ -573,14 +574,15 @@ fn pair(lan: Option<&Lan>) -> Pair {
     let a_opts = [&base[..], &["--gtid-domain-id=1"]].concat();
     let b_opts = [&base[..], &["--gtid-domain-id=2", "--read-only"]].concat();
     let replica = [&base[..], &["--read-only"]].concat();
-    let (a, b, ra, rb) = std::thread::scope(|s| {
-        let a = s.spawn(|| Server::start("swdualA", 11, 30500, &a_opts));
-        let b = s.spawn(|| Server::start("swdualB", 12, 30600, &b_opts));
-        let ra = s.spawn(|| Server::start("swdualra", 13, 30700, &replica));
-        let rb = s.spawn(|| Server::start("swdualrb", 14, 30800, &replica));
-        let join = |h: std::thread::ScopedJoinHandle<'_, Server>| h.join().expect("server start");
-        (join(a), join(b), join(ra), join(rb))
-    });
+    let mut all = start_all(&[
+        ("swdualA", 11, 30500, &a_opts),
+        ("swdualB", 12, 30600, &b_opts),
+        ("swdualra", 13, 30700, &replica),
+        ("swdualrb", 14, 30800, &replica),
+    ])
+    .into_iter();
+    let mut next = || all.next().expect("four servers");
+    let (a, b, ra, rb) = (next(), next(), next(), next());
     let dir = scratch("switchover-dual");
     private_file(&dir.join("admin-password"), &format!("{ADMIN_PASSWORD}\n"));
     a.sql(&users_and_table());

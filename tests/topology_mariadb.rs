@@ -15,7 +15,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::server::Server;
+use common::server::{start_all, Server};
 use common::sidecar::{http, private_file, scratch, ApiSidecar};
 use common::topology::{addr, caught_up, cmdb, replicate, run, slave_status};
 use common::{mariadb_here, wait_until};
@@ -38,23 +38,23 @@ struct World {
     dir: PathBuf,
 }
 
-/// Starts the servers side by side (the data directories are made at the
-/// same time).
+/// Starts the servers side by side.
 fn start_servers() -> (Server, Server, Server, Server, Server) {
     let base = ["--report-host=127.0.0.1", "--log-slave-updates", "--gtid-strict-mode=ON"];
     let replica = [&base[..], &["--read-only"]].concat();
     // MariaDB lists a replica without report_host too (its address, its
     // own port): r3 goes without.
     let bare = ["--log-slave-updates", "--gtid-strict-mode=ON", "--read-only"];
-    std::thread::scope(|s| {
-        let p = s.spawn(|| Server::start("topoprimary", 1, 28000, &base));
-        let r1 = s.spawn(|| Server::start("topor1", 2, 28100, &replica));
-        let r2 = s.spawn(|| Server::start("topor2", 3, 28200, &replica));
-        let r3 = s.spawn(|| Server::start("topor3", 4, 28300, &bare));
-        let meta = s.spawn(|| Server::start("topometa", 9, 28800, &[]));
-        let join = |h: std::thread::ScopedJoinHandle<'_, Server>| h.join().expect("server start");
-        (join(p), join(r1), join(r2), join(r3), join(meta))
-    })
+    let mut all = start_all(&[
+        ("topoprimary", 1, 28000, &base),
+        ("topor1", 2, 28100, &replica),
+        ("topor2", 3, 28200, &replica),
+        ("topor3", 4, 28300, &bare),
+        ("topometa", 9, 28800, &[]),
+    ])
+    .into_iter();
+    let mut next = || all.next().expect("five servers");
+    (next(), next(), next(), next(), next())
 }
 
 /// The cluster file: `shop`, and `shopdc` that keeps promotions in the

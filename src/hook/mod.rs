@@ -116,14 +116,11 @@ impl Inputs {
             if item.is_empty() {
                 continue;
             }
-            let bad = || InputError(format!("replica hosts: {item:?} is not HOST:PORT"));
-            let addr = match item.rsplit_once(':') {
-                Some((h, p)) if !h.is_empty() && !h.ends_with(':') => {
-                    let port = p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?;
-                    host_port(h.trim_start_matches('[').trim_end_matches(']'), port)
-                }
-                None => host_port(item, 3306),
-                _ => return Err(bad()),
+            // A host alone means the default port.
+            let spec = if item.contains(':') { item.to_string() } else { format!("{item}:3306") };
+            let addr = match spec.parse::<crate::detect::Endpoint>() {
+                Ok(endpoint) => endpoint.to_string(),
+                Err(_) => return Err(InputError(format!("replica hosts: {item:?} is not HOST:PORT"))),
             };
             if !out.contains(&addr) {
                 out.push(addr);

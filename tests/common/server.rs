@@ -155,6 +155,19 @@ impl Server {
     }
 }
 
+/// Starts several servers side by side (their data directories are made
+/// at the same time): each `(name, server id, port base, options)`; the
+/// servers in the same order.
+pub fn start_all(specs: &[(&str, u32, u16, &[&str])]) -> Vec<Server> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = specs
+            .iter()
+            .map(|&(name, id, port, options)| s.spawn(move || Server::start(name, id, port, options)))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("server start")).collect()
+    })
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = lib(&format!("mdb_destroy {}", self.name));
