@@ -6,11 +6,14 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
+use gapless_decoder::charset::Charset;
 use gapless_decoder::events::rows::{Image, Row};
 use gapless_decoder::events::{Column, RowsKind, TableMap};
-use gapless_decoder::{Event, EventData};
+use gapless_decoder::values::Decimal;
+use gapless_decoder::{Event, EventData, Value};
 
-use super::value::{hex_chunks, show, Shown};
+use super::block::{push_block, push_i64, push_integer, Short};
+use super::value::{extend_hex, show, Number, Shown, Temporal};
 
 /// `push_str` for the byte buffer JSON lines are built in: the output is
 /// bytes, so ASCII digits and hex need no UTF-8 check on the way in.
@@ -40,7 +43,7 @@ pub struct JsonlRender<W: Write> {
     prefix: Vec<u8>,
     /// `"label":` for each column, per table map (keyed by its address;
     /// the Arc kept here keeps the address from being reused).
-    labels: HashMap<usize, (Arc<TableMap>, Vec<Vec<u8>>)>,
+    labels: HashMap<usize, (Arc<TableMap>, Vec<Short>)>,
     /// Row buffers kept from one event to the next.
     spare: Row<'static>,
 }
@@ -59,7 +62,7 @@ impl<W: Write> JsonlRender<W> {
 }
 
 /// `"name":` (or `"@N":`) for every column of `table`.
-fn column_labels(table: &TableMap) -> Vec<Vec<u8>> {
+fn column_labels(table: &TableMap) -> Vec<Short> {
     table
         .columns
         .iter()
@@ -68,76 +71,152 @@ fn column_labels(table: &TableMap) -> Vec<Vec<u8>> {
             let mut l = Vec::new();
             push_label(&mut l, col, i);
             l.push(b':');
-            l
+            Short::new(&l)
         })
         .collect()
 }
 
-/// Index of the first byte JSON must escape (`"`, `\`, a control
-/// character) at or after `from`, or the length. Eight bytes at a time: most
-/// strings have nothing to escape.
-fn next_escape(b: &[u8], from: usize) -> usize {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `x` that JSON must escape (`"`, `\\`, a
+/// control character), and with `HIGH` of each non-ASCII byte too. Bits
+/// above the lowest may be false alarms; the lowest is always right.
+#[inline(always)]
+fn specials<const HIGH: bool>(x: u64) -> u64 {
     let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let control = x.wrapping_sub(LO * 0x20) & !x & HI;
+    let quote = has_zero(x ^ (LO * u64::from(b'"')));
+    let backslash = has_zero(x ^ (LO * u64::from(b'\\')));
+    let high = if HIGH { x & HI } else { 0 };
+    control | quote | backslash | high
+}
+
+/// Index of the first byte at or after `from` that JSON must escape (and
+/// with `HIGH`, the first non-ASCII byte), or the length. Eight bytes at a
+/// time: most strings have nothing to escape.
+fn next_special<const HIGH: bool>(b: &[u8], from: usize) -> usize {
     let mut i = from;
     while let Some(chunk) = b.get(i..i + 8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        let control = x.wrapping_sub(LO * 0x20) & !x & HI;
-        if control | has_zero(x ^ (LO * u64::from(b'"'))) | has_zero(x ^ (LO * u64::from(b'\\'))) != 0 {
-            break;
+        let found = specials::<HIGH>(u64::from_le_bytes(word));
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    b[i..].iter().position(|&c| c < 0x20 || c == b'"' || c == b'\\').map_or(b.len(), |p| i + p)
+    let special = |c: u8| c < 0x20 || c == b'"' || c == b'\\' || (HIGH && c >= 0x80);
+    b[i..].iter().position(|&c| special(c)).map_or(b.len(), |p| i + p)
 }
 
 /// Appends `s` as a JSON string literal.
 pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    push_json_text::<true>(out, s.as_bytes(), false);
+}
+
+/// Appends `bytes` as a JSON string literal when they are UTF-8 (only ASCII
+/// when `ascii_only`) and returns true; otherwise appends nothing and
+/// returns false. Text is checked and escaped in one pass while it is
+/// ASCII; from the first other byte on, the rest is checked once.
+fn push_json_text<const VALID: bool>(out: &mut Vec<u8>, bytes: &[u8], ascii_only: bool) -> bool {
+    let mark = out.len();
     out.push(b'"');
-    let bytes = s.as_bytes();
+    let mut checked = VALID;
     let mut start = 0;
     loop {
-        let i = next_escape(bytes, start);
-        out.push_str(&s[start..i]);
+        let i =
+            if checked { next_special::<false>(bytes, start) } else { next_special::<true>(bytes, start) };
+        out.extend_from_slice(&bytes[start..i]);
         let Some(&b) = bytes.get(i) else { break };
+        if b >= 0x80 {
+            if ascii_only || std::str::from_utf8(&bytes[i..]).is_err() {
+                out.truncate(mark);
+                return false;
+            }
+            checked = true;
+            start = i;
+            continue;
+        }
         match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
             _ => {
-                out.push_str("\\u00");
-                hex_chunks(&[b], |h| out.extend_from_slice(h));
+                out.extend_from_slice(b"\\u00");
+                extend_hex(out, &[b]);
             }
         }
         start = i + 1;
     }
+    out.push(b'"');
+    true
+}
+
+/// Appends a text column's value straight from its bytes when its charset
+/// shows them as they are (UTF-8, or ASCII in latin1); false when the
+/// value needs [`show`] (another charset, or bytes shown as hex).
+fn push_text_cell(out: &mut Vec<u8>, value: &Value<'_>, col: &Column) -> bool {
+    let (Value::String(bytes) | Value::Blob(bytes)) = value else { return false };
+    match col.charset {
+        None | Some(Charset::Utf8 | Charset::Other(_)) => push_json_text::<false>(out, bytes, false),
+        Some(Charset::Latin1) => push_json_text::<false>(out, bytes, true),
+        Some(_) => false,
+    }
+}
+
+/// Appends the value of a cell. The common types are written straight from
+/// the value; the rest go through [`show`], which decides how they look.
+#[inline]
+fn push_cell(out: &mut Vec<u8>, value: &Value<'_>, col: &Column) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Int(v) => push_i64(out, *v),
+        Value::UInt(v) => push_integer(out, *v, false),
+        Value::Decimal(d) => push_decimal(out, d),
+        Value::Year(_) | Value::Date(_) | Value::Time(_) | Value::DateTime(_) | Value::Timestamp(_) => {
+            if let Some(t) = Temporal::of(value) {
+                push_temporal(out, &t);
+            }
+        }
+        _ => {
+            if !push_text_cell(out, value, col) {
+                push_value(out, &show(value, col));
+            }
+        }
+    }
+}
+
+/// A DECIMAL, quoted: digits, a sign and a point need no escaping.
+fn push_decimal(out: &mut Vec<u8>, d: &Decimal<'_>) {
+    out.push(b'"');
+    d.with_ascii(|b| out.extend_from_slice(b));
+    out.push(b'"');
+}
+
+/// A temporal value, quoted.
+fn push_temporal(out: &mut Vec<u8>, t: &Temporal) {
+    out.push(b'"');
+    let text = t.text();
+    let (block, len) = text.block();
+    push_block(out, block, len);
     out.push(b'"');
 }
 
 fn push_value(out: &mut Vec<u8>, shown: &Shown<'_>) {
     match shown {
         Shown::Null => out.push_str("null"),
+        Shown::Number(Number::Int(v)) => push_i64(out, *v),
+        Shown::Number(Number::UInt(v)) => push_integer(out, *v, false),
         Shown::Number(n) => n.with_text(|t| out.push_str(t)),
-        // Digits, a sign and a point: nothing to escape.
-        Shown::Decimal(d) => {
-            out.push(b'"');
-            d.with_ascii(|b| out.extend_from_slice(b));
-            out.push(b'"');
-        }
-        Shown::Temporal(t) => {
-            out.push(b'"');
-            out.extend_from_slice(t.text().as_bytes());
-            out.push(b'"');
-        }
+        Shown::Decimal(d) => push_decimal(out, d),
+        Shown::Temporal(t) => push_temporal(out, t),
         Shown::Text(t) => push_json_str(out, t),
         Shown::Bytes(b) => {
             out.push(b'"');
-            hex_chunks(b, |h| out.extend_from_slice(h));
+            extend_hex(out, b);
             out.push(b'"');
         }
         Shown::Json(j) => out.push_str(j),
@@ -145,7 +224,7 @@ fn push_value(out: &mut Vec<u8>, shown: &Shown<'_>) {
     }
 }
 
-fn push_image(out: &mut Vec<u8>, table: &TableMap, labels: &[Vec<u8>], image: &Image<'_>) {
+fn push_image(out: &mut Vec<u8>, table: &TableMap, labels: &[Short], image: &Image<'_>) {
     out.push(b'{');
     let mut first = true;
     for ((cell, col), label) in image.iter().zip(table.columns.iter()).zip(labels) {
@@ -154,8 +233,8 @@ fn push_image(out: &mut Vec<u8>, table: &TableMap, labels: &[Vec<u8>], image: &I
             out.push(b',');
         }
         first = false;
-        out.extend_from_slice(label);
-        push_value(out, &show(v, col));
+        label.push_to(out);
+        push_cell(out, v, col);
     }
     out.push(b'}');
 }
@@ -362,6 +441,59 @@ mod tests {
             let mut out = Vec::new();
             push_json_str(&mut out, &s);
             assert_eq!(String::from_utf8(out).unwrap(), naive(&s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn text_cells_are_checked_as_they_are_escaped() {
+        let text = |bytes: &[u8], ascii_only: bool| {
+            let mut out = b"[".to_vec();
+            let ok = push_json_text::<false>(&mut out, bytes, ascii_only);
+            (ok, String::from_utf8(out).unwrap())
+        };
+        assert_eq!(
+            text(b"plain ascii, long enough for words", false),
+            (true, "[\"plain ascii, long enough for words\"".into())
+        );
+        assert_eq!(text("q\"\u{1}é☃🦀\"".as_bytes(), false), (true, "[\"q\\\"\\u0001é☃🦀\\\"\"".into()));
+        // Not UTF-8, wherever the bad byte is: nothing is appended.
+        for bad in [&b"\xff"[..], b"abcdefgh\xc3", b"abcdefghijk\xe2\x98", b"\xc3\xa9 then \x80"] {
+            assert_eq!(text(bad, false), (false, "[".into()), "{bad:?}");
+        }
+        // latin1 takes this path only while it is ASCII.
+        assert_eq!(text(b"abc", true), (true, "[\"abc\"".into()));
+        assert_eq!(text("abcdefghé".as_bytes(), true), (false, "[".into()));
+    }
+
+    /// Random byte strings (mostly ASCII, some quotes, controls and UTF-8
+    /// pieces, some broken): valid ones read back as themselves, broken
+    /// ones are refused.
+    #[test]
+    fn text_cells_agree_with_utf8_and_serde() {
+        let pieces: [&[u8]; 9] =
+            [b"a", b"word ", b"\"", b"\\", b"\n", b"\x01", "é".as_bytes(), "🦀".as_bytes(), b"\xe2\x98"];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut bytes = Vec::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut r = x;
+            for _ in 0..(r % 24) {
+                r = r.rotate_left(7) ^ 0x9e37_79b9;
+                let piece = pieces[(r % 97) as usize % pieces.len()];
+                bytes.extend_from_slice(if r.is_multiple_of(5) { piece } else { b"ab" });
+            }
+            let mut out = Vec::new();
+            let ok = push_json_text::<false>(&mut out, &bytes, false);
+            match std::str::from_utf8(&bytes) {
+                Ok(s) => {
+                    assert!(ok, "{bytes:?}");
+                    let back: String = serde_json::from_slice(&out).unwrap();
+                    assert_eq!(back, s);
+                }
+                Err(_) => assert!(!ok && out.is_empty(), "{bytes:?}"),
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! `jsonl` (one object per changed row, the contract in docs/jsonl.md) and
 //! `sql` (statements that redo the changes).
 
+mod block;
 pub mod jsonl;
 pub mod sql;
 pub mod text;

@@ -82,6 +82,19 @@ pub enum Temporal {
 }
 
 impl Temporal {
+    /// The temporal value `value` holds, if it holds one.
+    #[inline]
+    pub fn of(value: &Value<'_>) -> Option<Temporal> {
+        Some(match *value {
+            Value::Year(y) => Temporal::Year(y),
+            Value::Date(d) => Temporal::Date(d),
+            Value::Time(t) => Temporal::Time(t),
+            Value::DateTime(t) => Temporal::DateTime(t),
+            Value::Timestamp(t) => Temporal::Timestamp(t),
+            _ => return None,
+        })
+    }
+
     /// The text SELECT prints.
     pub fn text(&self) -> Ascii {
         match self {
@@ -110,16 +123,35 @@ pub fn push_temporal(out: &mut String, t: &Temporal) {
     out.push_str(t.text().as_str());
 }
 
+/// The two lowercase hex digits of every byte value.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 0xf]];
+        i += 1;
+    }
+    t
+};
+
 /// Calls `f` with the lowercase hex of `bytes`, 64 input bytes at a time.
 pub fn hex_chunks(bytes: &[u8], mut f: impl FnMut(&[u8])) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut buf = [0u8; 128];
     for chunk in bytes.chunks(64) {
         for (pair, &b) in buf.chunks_exact_mut(2).zip(chunk) {
-            pair[0] = HEX[usize::from(b >> 4)];
-            pair[1] = HEX[usize::from(b & 0xf)];
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
         }
         f(&buf[..chunk.len() * 2]);
+    }
+}
+
+/// Appends the lowercase hex of `bytes` to a byte buffer, written in place.
+pub fn extend_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    let at = out.len();
+    out.resize(at + bytes.len() * 2, 0);
+    for (pair, &b) in out[at..].chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
 }
 
@@ -156,17 +188,33 @@ fn text_or_bytes<'v>(bytes: &'v [u8], col: &Column, pad_to: Option<usize>) -> Sh
     }
 }
 
-/// The shortest text that reads back to the same value (ryu), in exponent
-/// notation for very large and very small magnitudes as SELECT prints them,
-/// so the text stays short and every JSON parser reads it. MySQL cannot
-/// store NaN or infinity; should one appear it is printed as `null`.
-fn float_text<T: ryu::Float, R>(v: T, magnitude: f64, f: impl FnOnce(&str) -> R) -> R {
+/// The shortest text that reads back to the same value (zmij), in exponent
+/// notation for very large and very small magnitudes as SELECT prints them
+/// (`1e20`, `1.5e-7`), so the text stays short and every JSON parser reads
+/// it. MySQL cannot store NaN or infinity; should one appear it is printed
+/// as `null`.
+fn float_text<T: zmij::Float, R>(v: T, magnitude: f64, f: impl FnOnce(&str) -> R) -> R {
     if !magnitude.is_finite() {
         return f("null");
     }
-    let mut buf = ryu::Buffer::new();
+    let mut buf = zmij::Buffer::new();
     let text = buf.format_finite(v);
-    // ryu writes integral values as "1.0"; SELECT and JSON readers are happy
+    // zmij writes a positive exponent as "e+20" (from 1e15 up); SELECT
+    // writes "e20".
+    let plus = if magnitude.abs() >= 1e9 { text.bytes().position(|b| b == b'+') } else { None };
+    if let Some((mantissa, exponent)) =
+        plus.and_then(|p| Some((text[..p].strip_suffix('e')?, &text[p + 1..])))
+    {
+        let mut short = [0u8; 32];
+        let len = mantissa.len() + 1 + exponent.len();
+        if let Some(out) = short.get_mut(..len) {
+            out[..mantissa.len()].copy_from_slice(mantissa.as_bytes());
+            out[mantissa.len()] = b'e';
+            out[mantissa.len() + 1..].copy_from_slice(exponent.as_bytes());
+            return f(std::str::from_utf8(out).unwrap_or(text));
+        }
+    }
+    // Integral values come as "1.0"; SELECT and JSON readers are happy
     // with "1".
     f(text.strip_suffix(".0").unwrap_or(text))
 }
@@ -180,11 +228,9 @@ pub fn show<'v>(value: &Value<'v>, col: &'v Column) -> Shown<'v> {
         Value::Float(v) => Shown::Number(Number::Float(v)),
         Value::Double(v) => Shown::Number(Number::Double(v)),
         Value::Decimal(d) => Shown::Decimal(d),
-        Value::Year(y) => Shown::Temporal(Temporal::Year(y)),
-        Value::Date(d) => Shown::Temporal(Temporal::Date(d)),
-        Value::Time(t) => Shown::Temporal(Temporal::Time(t)),
-        Value::DateTime(t) => Shown::Temporal(Temporal::DateTime(t)),
-        Value::Timestamp(t) => Shown::Temporal(Temporal::Timestamp(t)),
+        Value::Year(_) | Value::Date(_) | Value::Time(_) | Value::DateTime(_) | Value::Timestamp(_) => {
+            Temporal::of(value).map_or(Shown::Null, Shown::Temporal)
+        }
         Value::Bit(b) => Shown::Bytes(Cow::Borrowed(b)),
         Value::Enum(i) => match &col.enum_values {
             // Index 0 is the empty string MySQL stores for invalid values.
@@ -234,5 +280,30 @@ pub fn show<'v>(value: &Value<'v>, col: &'v Column) -> Shown<'v> {
             }
         }
         Value::Geometry(b) | Value::Vector(b) => Shown::Bytes(Cow::Borrowed(b)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(n: Number) -> String {
+        n.with_text(str::to_owned)
+    }
+
+    #[test]
+    fn floats_print_as_select_does() {
+        assert_eq!(text(Number::Double(1.0)), "1");
+        assert_eq!(text(Number::Double(-0.0)), "-0");
+        assert_eq!(text(Number::Double(1572684.4239797024)), "1572684.4239797024");
+        assert_eq!(text(Number::Double(1e20)), "1e20");
+        assert_eq!(text(Number::Double(-1.2345e300)), "-1.2345e300");
+        assert_eq!(text(Number::Double(1.5e-7)), "1.5e-7");
+        assert_eq!(text(Number::Double(f64::MAX)), "1.7976931348623157e308");
+        assert_eq!(text(Number::Double(f64::NAN)), "null");
+        // FLOAT from its f32: 1.1 stays 1.1, not 1.100000023841858.
+        assert_eq!(text(Number::Float(1.1)), "1.1");
+        assert_eq!(text(Number::Float(3.4028235e38)), "3.4028235e38");
+        assert_eq!(text(Number::Float(f32::INFINITY)), "null");
     }
 }

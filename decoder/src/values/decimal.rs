@@ -66,35 +66,35 @@ impl<'a> Decimal<'a> {
 
     /// Visits the digit groups: (value, digits-in-group, is-fraction).
     fn groups(&self, mut f: impl FnMut(u32, usize, bool)) {
+        // The bytes with the sign bit flipped back and, when negative,
+        // every byte inverted: then each group is a plain big-endian number.
         let mask = if self.negative() { 0xff } else { 0 };
+        let mut raw = [0u8; 32];
+        for (d, &b) in raw.iter_mut().zip(self.raw) {
+            *d = b ^ mask;
+        }
+        raw[0] ^= 0x80;
         let intg = usize::from(self.precision - self.scale);
         let frac = usize::from(self.scale);
         let mut pos = 0usize;
-        let mut read = |n: usize, first: bool| -> u32 {
-            let mut v = 0u32;
-            for i in 0..n {
-                let mut b = self.raw[pos + i] ^ mask;
-                if first && pos + i == 0 {
-                    b ^= 0x80;
-                }
-                v = (v << 8) | u32::from(b);
-            }
+        let mut read = |n: usize| -> u32 {
+            let v = raw[pos..pos + n].iter().fold(0u32, |v, &b| (v << 8) | u32::from(b));
             pos += n;
             v
         };
         let lead = intg % DIGITS_PER_WORD;
         if lead > 0 {
-            f(read(DIG2BYTES[lead], true), lead, false);
+            f(read(DIG2BYTES[lead]), lead, false);
         }
         for _ in 0..intg / DIGITS_PER_WORD {
-            f(read(4, true), DIGITS_PER_WORD, false);
+            f(read(4), DIGITS_PER_WORD, false);
         }
         for _ in 0..frac / DIGITS_PER_WORD {
-            f(read(4, true), DIGITS_PER_WORD, true);
+            f(read(4), DIGITS_PER_WORD, true);
         }
         let tail = frac % DIGITS_PER_WORD;
         if tail > 0 {
-            f(read(DIG2BYTES[tail], true), tail, true);
+            f(read(DIG2BYTES[tail]), tail, true);
         }
     }
 }
@@ -109,41 +109,55 @@ impl Decimal<'_> {
 
     /// Like [`Decimal::with_text`], as bytes (ASCII).
     pub fn with_ascii<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        // Digits are written in place from index 2; the two bytes before
-        // leave room for a "0" (no integer digits) and a sign. At most 65
-        // digits and a point follow.
+        // After a byte for the sign: at most 65 digits, a "0" when there
+        // are no integer digits, and a point. Leading zero groups of the
+        // integer part are skipped, not written and stripped.
         let mut text = [b'0'; 72];
-        let mut len = 2;
-        let mut frac_start = None;
+        let mut len = 1;
+        let mut int_started = false;
+        let mut frac_started = false;
+        let mut nonzero = false;
         self.groups(|value, digits, is_frac| {
-            if is_frac && frac_start.is_none() {
-                text[len] = b'.';
-                len += 1;
-                frac_start = Some(len);
-            }
             // Values above the group's width are impossible from a server;
             // they are printed modulo the width rather than panicking.
-            write_digits(&mut text[len..len + digits], value);
-            len += digits;
+            let value = if value < POW10[digits] { value } else { value % POW10[digits] };
+            nonzero |= value != 0;
+            if is_frac && !frac_started {
+                frac_started = true;
+                if !int_started {
+                    int_started = true;
+                    len += 1; // the "0" already there
+                }
+                text[len] = b'.';
+                len += 1;
+            }
+            let width = if int_started {
+                digits
+            } else if value == 0 {
+                return;
+            } else {
+                int_started = true;
+                value.ilog10() as usize + 1
+            };
+            write_digits(&mut text[len..len + width], value);
+            len += width;
         });
-        let int_end = frac_start.map_or(len, |f| f - 1);
-        let mut start = text[2..int_end].iter().position(|&d| d != b'0').map_or(int_end, |p| p + 2);
-        let int_zero = start == int_end;
-        if int_zero {
-            start -= 1;
-            text[start] = b'0';
+        if !int_started {
+            len += 1; // zero: the "0" already there
         }
-        let frac_zero = match frac_start {
-            Some(f) => text[f..len].iter().all(|&d| d == b'0'),
-            None => true,
+        let start = if self.negative() && nonzero {
+            text[0] = b'-';
+            0
+        } else {
+            1
         };
-        if self.negative() && !(int_zero && frac_zero) {
-            start -= 1;
-            text[start] = b'-';
-        }
         f(&text[start..len])
     }
 }
+
+/// 10^n for the digits a group can have.
+const POW10: [u32; 10] =
+    [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
 
 impl fmt::Display for Decimal<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -163,6 +177,59 @@ mod tests {
 
     fn show(raw: &[u8], p: u8, s: u8) -> String {
         Decimal::new(raw, p, s).expect("length").to_string()
+    }
+
+    /// The text as first written (every group zero-padded, then the
+    /// leading zeros stripped), to check the faster one against.
+    fn reference_text(d: &Decimal<'_>) -> String {
+        let mut int = String::new();
+        let mut frac = String::new();
+        d.groups(|value, digits, is_frac| {
+            let digits_text = format!("{:0digits$}", value % POW10[digits]);
+            if is_frac {
+                frac.push_str(&digits_text);
+            } else {
+                int.push_str(&digits_text);
+            }
+        });
+        let int = match int.trim_start_matches('0') {
+            "" => "0",
+            t => t,
+        };
+        let zero = int == "0" && frac.bytes().all(|b| b == b'0');
+        let sign = if d.negative() && !zero { "-" } else { "" };
+        match frac.is_empty() {
+            true => format!("{sign}{int}"),
+            false => format!("{sign}{int}.{frac}"),
+        }
+    }
+
+    #[test]
+    fn text_matches_the_reference_for_every_shape() {
+        // A small xorshift: deterministic bytes, zero runs mixed in.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for precision in 1..=65u8 {
+            for scale in 0..=precision.min(30) {
+                let len = decimal_len(precision, scale).expect("valid");
+                for round in 0..40 {
+                    let raw: Vec<u8> = (0..len)
+                        .map(|i| match (round % 4, next()) {
+                            (0, _) => 0x80 * u8::from(i == 0),
+                            (1, r) if r % 3 == 0 => 0,
+                            (_, r) => r as u8,
+                        })
+                        .collect();
+                    let d = Decimal::new(&raw, precision, scale).expect("length");
+                    assert_eq!(d.to_string(), reference_text(&d), "{raw:02x?} ({precision},{scale})");
+                }
+            }
+        }
     }
 
     #[test]

@@ -14,8 +14,8 @@ pub mod temporal;
 use crate::cursor::{le_uint, Cursor};
 
 /// "00", "01", … "99": two decimal digits per table lookup, for the text
-/// of numbers in DECIMAL and temporal values.
-pub(crate) const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+/// of numbers in DECIMAL and temporal values (and the renderers' integers).
+pub const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
     2021222324252627282930313233343536373839\
     4041424344454647484950515253545556575859\
     6061626364656667686970717273747576777879\

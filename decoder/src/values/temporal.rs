@@ -60,6 +60,12 @@ pub struct Timestamp {
     pub fsp: u8,
 }
 
+/// The two digits of `v` (below 100).
+fn pair(v: u32) -> [u8; 2] {
+    let i = (v as usize % 100) * 2;
+    [super::DIGIT_PAIRS[i], super::DIGIT_PAIRS[i + 1]]
+}
+
 /// Text of at most 40 ASCII bytes built on the stack: temporal values are
 /// formatted once per cell, and the `fmt` machinery costs more than the
 /// digits themselves.
@@ -83,19 +89,9 @@ impl Ascii {
 
     /// `v` in decimal, zero-padded to at least `width` digits.
     fn num(&mut self, v: u32, width: usize) {
-        // The common fields (two digits, four-digit years) without a loop.
-        let pair = |n: u32| &super::DIGIT_PAIRS[(n as usize) * 2..(n as usize) * 2 + 2];
-        if width == 2 && v < 100 {
-            let p = pair(v);
-            self.byte(p[0]);
-            self.byte(p[1]);
-            return;
-        }
         if width == 4 && v < 10_000 {
-            let (hi, lo) = (pair(v / 100), pair(v % 100));
-            for b in [hi[0], hi[1], lo[0], lo[1]] {
-                self.byte(b);
-            }
+            let ([a, b], [c, d]) = (pair(v / 100), pair(v % 100));
+            self.fixed(&[a, b, c, d], 4);
             return;
         }
         let mut digits = [b'0'; 10];
@@ -117,14 +113,47 @@ impl Ascii {
         }
     }
 
-    /// `.` and the first `fsp` digits of `micros` (nothing for fsp 0).
+    /// `.` and the first `fsp` digits of `micros` (nothing for fsp 0): the
+    /// six digits written at once, the length cut to `fsp`.
     fn fraction(&mut self, micros: u32, fsp: u8) {
         if fsp == 0 {
             return;
         }
-        let fsp = u32::from(fsp.min(6));
-        self.byte(b'.');
-        self.num(micros.min(999_999) / 10u32.pow(6 - fsp), fsp as usize);
+        let m = micros.min(999_999);
+        let ([a, b], [c, d], [e, f]) = (pair(m / 10_000), pair(m / 100 % 100), pair(m % 100));
+        self.fixed(&[b'.', a, b, c, d, e, f], 1 + usize::from(fsp.min(6)));
+    }
+
+    /// `hh:mm:ss`, hours zero-padded to at least two digits.
+    fn clock(&mut self, hours: u32, minute: u8, second: u8) {
+        if hours < 100 && minute < 100 && second < 100 {
+            let ([h1, h2], [m1, m2], [s1, s2]) = (pair(hours), pair(minute.into()), pair(second.into()));
+            self.fixed(&[h1, h2, b':', m1, m2, b':', s1, s2], 8);
+        } else {
+            self.num(hours, 2);
+            self.byte(b':');
+            self.num(u32::from(minute), 2);
+            self.byte(b':');
+            self.num(u32::from(second), 2);
+        }
+    }
+
+    /// The first `len` bytes of `bytes`, at the end: one fixed-size copy
+    /// for the usual case instead of a byte at a time.
+    fn fixed<const N: usize>(&mut self, bytes: &[u8; N], len: usize) {
+        match self.buf.get_mut(self.len..self.len + N) {
+            Some(slot) => {
+                slot.copy_from_slice(bytes);
+                self.len += len.min(N);
+            }
+            None => bytes[..len.min(N)].iter().for_each(|&b| self.byte(b)),
+        }
+    }
+
+    /// The whole buffer and the text's length in it: for a copy of a fixed
+    /// size, which is cheaper than one of the text's own length.
+    pub fn block(&self) -> (&[u8; 40], usize) {
+        (&self.buf, self.len)
     }
 
     /// The text's bytes (ASCII).
@@ -148,11 +177,18 @@ impl Date {
     }
 
     fn push(&self, a: &mut Ascii) {
-        a.num(u32::from(self.year), 4);
-        a.byte(b'-');
-        a.num(u32::from(self.month), 2);
-        a.byte(b'-');
-        a.num(u32::from(self.day), 2);
+        if self.year < 10_000 && self.month < 100 && self.day < 100 {
+            let year = u32::from(self.year);
+            let ([y1, y2], [y3, y4]) = (pair(year / 100), pair(year % 100));
+            let ([m1, m2], [d1, d2]) = (pair(self.month.into()), pair(self.day.into()));
+            a.fixed(&[y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2], 10);
+        } else {
+            a.num(u32::from(self.year), 4);
+            a.byte(b'-');
+            a.num(u32::from(self.month), 2);
+            a.byte(b'-');
+            a.num(u32::from(self.day), 2);
+        }
     }
 }
 
@@ -162,11 +198,7 @@ impl DateTime {
         let mut a = Ascii::new();
         self.date.push(&mut a);
         a.byte(b' ');
-        a.num(u32::from(self.hour), 2);
-        a.byte(b':');
-        a.num(u32::from(self.minute), 2);
-        a.byte(b':');
-        a.num(u32::from(self.second), 2);
+        a.clock(u32::from(self.hour), self.minute, self.second);
         a.fraction(self.micros, self.fsp);
         a
     }
@@ -179,11 +211,7 @@ impl Time {
         if self.negative {
             a.byte(b'-');
         }
-        a.num(self.hours, 2);
-        a.byte(b':');
-        a.num(u32::from(self.minute), 2);
-        a.byte(b':');
-        a.num(u32::from(self.second), 2);
+        a.clock(self.hours, self.minute, self.second);
         a.fraction(self.micros, self.fsp);
         a
     }
@@ -402,6 +430,38 @@ mod tests {
         assert_eq!(ts.to_string(), "2038-01-19 03:14:07");
         let zero = Timestamp { seconds: 0, micros: 0, fsp: 3 };
         assert_eq!(zero.to_string(), "0000-00-00 00:00:00.000");
+    }
+
+    /// The fixed-position writers against `format!`, over every width and
+    /// the out-of-range parts that take the slow path.
+    #[test]
+    fn text_matches_format() {
+        let frac = |micros: u32, fsp: u8| match fsp {
+            0 => String::new(),
+            f => format!(".{:0w$}", micros / 10u32.pow(6 - u32::from(f)), w = usize::from(f)),
+        };
+        for (year, month, day) in [(0, 0, 0), (1, 2, 3), (999, 12, 31), (9999, 99, 99), (10_000, 100, 255)] {
+            let date = Date { year, month, day };
+            assert_eq!(date.to_string(), format!("{year:04}-{month:02}-{day:02}"));
+            for (hour, minute, second) in [(0, 0, 0), (23, 59, 59), (99, 100, 255)] {
+                for fsp in 0..=6 {
+                    for micros in [0, 5, 123_456, 999_999] {
+                        let dt = DateTime { date, hour, minute, second, micros, fsp };
+                        let want = format!("{date} {hour:02}:{minute:02}:{second:02}{}", frac(micros, fsp));
+                        assert_eq!(dt.to_string(), want);
+                    }
+                }
+            }
+        }
+        for hours in [0, 7, 99, 100, 838, 4_000_000] {
+            for fsp in 0..=6 {
+                let t = Time { negative: hours == 838, hours, minute: 5, second: 9, micros: 120_034, fsp };
+                let sign = if t.negative { "-" } else { "" };
+                assert_eq!(t.to_string(), format!("{sign}{hours:02}:05:09{}", frac(120_034, fsp)));
+            }
+        }
+        assert_eq!(year_text(0).as_str(), "0000");
+        assert_eq!(year_text(2155).as_str(), "2155");
     }
 
     #[test]

@@ -1,0 +1,113 @@
+//! Small appends to a byte buffer as copies of a fixed size. A copy of a
+//! length known at compile time is a few vector moves; one of a length known
+//! only at run time is a call to `memcpy`, which costs more than the handful
+//! of bytes a number, a date or a column label has. JSON lines make tens of
+//! these per row, so they are worth it there.
+
+use gapless_decoder::values::DIGIT_PAIRS;
+
+/// Appends the first `len` bytes of `block` (`len` is at most `N`).
+#[inline(always)]
+pub fn push_block<const N: usize>(out: &mut Vec<u8>, block: &[u8; N], len: usize) {
+    let at = out.len();
+    out.extend_from_slice(block);
+    out.truncate(at + len.min(N));
+}
+
+/// Bytes of at most [`Short::MAX`] kept in a block, or more on the heap.
+#[derive(Debug, Clone)]
+pub enum Short {
+    /// The block and the length used.
+    Block([u8; 32], usize),
+    /// Longer text.
+    Long(Vec<u8>),
+}
+
+impl Short {
+    /// Longest text kept in a block.
+    pub const MAX: usize = 32;
+
+    /// Keeps `bytes`.
+    pub fn new(bytes: &[u8]) -> Self {
+        let mut block = [0u8; Self::MAX];
+        match block.get_mut(..bytes.len()) {
+            Some(head) => {
+                head.copy_from_slice(bytes);
+                Short::Block(block, bytes.len())
+            }
+            None => Short::Long(bytes.to_vec()),
+        }
+    }
+
+    /// Appends the bytes to `out`.
+    #[inline]
+    pub fn push_to(&self, out: &mut Vec<u8>) {
+        match self {
+            Short::Block(block, len) => push_block(out, block, *len),
+            Short::Long(bytes) => out.extend_from_slice(bytes),
+        }
+    }
+}
+
+/// Appends the decimal text of `v`, with a minus sign when `negative`.
+#[inline]
+pub fn push_integer(out: &mut Vec<u8>, v: u64, negative: bool) {
+    let digits = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let len = digits + usize::from(negative);
+    let mut block = [b'-'; 24];
+    let mut i = len;
+    let mut v = v;
+    while v >= 100 {
+        let d = (v % 100) as usize * 2;
+        block[i - 2..i].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+        v /= 100;
+        i -= 2;
+    }
+    if v >= 10 {
+        let d = v as usize * 2;
+        block[i - 2..i].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    } else {
+        block[i - 1] = b'0' + v as u8;
+    }
+    push_block(out, &block, len);
+}
+
+/// Appends the decimal text of a signed integer.
+#[inline]
+pub fn push_i64(out: &mut Vec<u8>, v: i64) {
+    push_integer(out, v.unsigned_abs(), v < 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_read_like_display() {
+        let mut cases: Vec<i64> = vec![0, 1, 9, 10, 99, 100, 101, i64::MIN, i64::MAX, -1, -10, -100];
+        for p in 0..19 {
+            let t = 10i64.pow(p);
+            cases.extend([t - 1, t, t + 1, -t, 1 - t, -t - 1]);
+        }
+        for v in cases {
+            let mut out = Vec::new();
+            push_i64(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+        }
+        for v in [u64::MAX, u64::MAX - 1, 10_000_000_000_000_000_000, 9_999_999_999_999_999_999] {
+            let mut out = Vec::new();
+            push_integer(&mut out, v, false);
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+        }
+    }
+
+    #[test]
+    fn short_keeps_every_length() {
+        for n in [0, 1, 31, 32, 33, 100] {
+            let bytes: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut out = b"x".to_vec();
+            Short::new(&bytes).push_to(&mut out);
+            assert_eq!(&out[1..], &bytes[..]);
+        }
+    }
+}
