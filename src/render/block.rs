@@ -14,6 +14,21 @@ pub fn push_block<const N: usize>(out: &mut Vec<u8>, block: &[u8; N], len: usize
     out.truncate(at + len.min(N));
 }
 
+/// Appends `init`, lets `fill` write into those bytes of `out` and keeps
+/// the first ones, as many as it returns. Text written this way lands in
+/// the output at once: text built in a buffer of its own and then copied
+/// is read back right after small writes, which stalls the CPU.
+#[inline(always)]
+pub fn push_with<const N: usize>(out: &mut Vec<u8>, init: [u8; N], fill: impl FnOnce(&mut [u8; N]) -> usize) {
+    let at = out.len();
+    out.extend_from_slice(&init);
+    let len = match <&mut [u8; N]>::try_from(&mut out[at..]) {
+        Ok(block) => fill(block),
+        Err(_) => 0,
+    };
+    out.truncate(at + len.min(N));
+}
+
 /// Bytes of at most [`Short::MAX`] kept in a block, or more on the heap.
 #[derive(Debug, Clone)]
 pub enum Short {
@@ -52,24 +67,25 @@ impl Short {
 /// Appends the decimal text of `v`, with a minus sign when `negative`.
 #[inline]
 pub fn push_integer(out: &mut Vec<u8>, v: u64, negative: bool) {
-    let digits = v.checked_ilog10().map_or(1, |l| l as usize + 1);
-    let len = digits + usize::from(negative);
-    let mut block = [b'-'; 24];
-    let mut i = len;
-    let mut v = v;
-    while v >= 100 {
-        let d = (v % 100) as usize * 2;
-        block[i - 2..i].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
-        v /= 100;
-        i -= 2;
-    }
-    if v >= 10 {
-        let d = v as usize * 2;
-        block[i - 2..i].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
-    } else {
-        block[i - 1] = b'0' + v as u8;
-    }
-    push_block(out, &block, len);
+    push_with(out, [b'-'; 24], |block| {
+        let digits = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+        let len = digits + usize::from(negative);
+        let mut i = len;
+        let mut v = v;
+        while v >= 100 {
+            let d = (v % 100) as usize * 2;
+            block[i - 2..i].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+            v /= 100;
+            i -= 2;
+        }
+        if v >= 10 {
+            let d = v as usize * 2;
+            block[i - 2..i].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+        } else {
+            block[i - 1] = b'0' + v as u8;
+        }
+        len
+    });
 }
 
 /// Appends the decimal text of a signed integer.

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use gapless_decoder::charset::Charset;
 use gapless_decoder::events::rows::{Image, Row};
 use gapless_decoder::events::{Column, RowsKind, TableMap};
-use gapless_decoder::values::Decimal;
+use gapless_decoder::values::temporal::TEXT_MAX;
+use gapless_decoder::values::{decimal, Decimal};
 use gapless_decoder::{Event, EventData, Value};
 
-use super::block::{push_block, push_i64, push_integer, Short};
+use super::block::{push_i64, push_integer, push_with, Short};
 use super::value::{extend_hex, show, Number, Shown, Temporal};
 
 /// `push_str` for the byte buffer JSON lines are built in: the output is
@@ -76,38 +77,50 @@ fn column_labels(table: &TableMap) -> Vec<Short> {
         .collect()
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of each byte of `x` that JSON must escape (`"`, `\\`, a
-/// control character), and with `HIGH` of each non-ASCII byte too. Bits
-/// above the lowest may be false alarms; the lowest is always right.
-#[inline(always)]
-fn specials<const HIGH: bool>(x: u64) -> u64 {
-    let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
-    let control = x.wrapping_sub(LO * 0x20) & !x & HI;
-    let quote = has_zero(x ^ (LO * u64::from(b'"')));
-    let backslash = has_zero(x ^ (LO * u64::from(b'\\')));
-    let high = if HIGH { x & HI } else { 0 };
-    control | quote | backslash | high
-}
-
-/// Index of the first byte at or after `from` that JSON must escape (and
-/// with `HIGH`, the first non-ASCII byte), or the length. Eight bytes at a
-/// time: most strings have nothing to escape.
+/// Index of the first byte at or after `from` that JSON must escape (`"`,
+/// `\\`, a control character), and with `HIGH` the first non-ASCII byte
+/// too, or the length. Sixteen bytes at a time: most strings have nothing
+/// to escape.
 fn next_special<const HIGH: bool>(b: &[u8], from: usize) -> usize {
     let mut i = from;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let found = specials::<HIGH>(u64::from_le_bytes(word));
+    while let Some(chunk) = b.get(i..i + 16).and_then(|c| <&[u8; 16]>::try_from(c).ok()) {
+        let found = specials16::<HIGH>(chunk);
         if found != 0 {
-            return i + (found.trailing_zeros() / 8) as usize;
+            return i + found.trailing_zeros() as usize;
         }
-        i += 8;
+        i += 16;
     }
     let special = |c: u8| c < 0x20 || c == b'"' || c == b'\\' || (HIGH && c >= 0x80);
     b[i..].iter().position(|&c| special(c)).map_or(b.len(), |p| i + p)
+}
+
+/// A bit per byte of `chunk` that [`next_special`] stops at (bit 0 for the
+/// first byte): four SSE2 compares.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn specials16<const HIGH: bool>(chunk: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of every x86_64 CPU (the intrinsics only need
+    // it enabled), and the load reads exactly the 16 bytes `chunk` borrows,
+    // unaligned.
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast());
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        // Signed: bytes from 0x80 up are negative, so "below 0x20" takes in
+        // the non-ASCII bytes, which only `HIGH` wants.
+        let below = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+        let below =
+            if HIGH { below } else { _mm_andnot_si128(_mm_cmplt_epi8(v, _mm_setzero_si128()), below) };
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), below)) as u32
+    }
+}
+
+/// The same, a byte at a time, where SSE2 is not there.
+#[cfg(not(target_arch = "x86_64"))]
+fn specials16<const HIGH: bool>(chunk: &[u8; 16]) -> u32 {
+    let special = |c: u8| c < 0x20 || c == b'"' || c == b'\\' || (HIGH && c >= 0x80);
+    chunk.iter().enumerate().fold(0, |bits, (i, &c)| bits | (u32::from(special(c)) << i))
 }
 
 /// Appends `s` as a JSON string literal.
@@ -192,16 +205,14 @@ fn push_cell(out: &mut Vec<u8>, value: &Value<'_>, col: &Column) {
 /// A DECIMAL, quoted: digits, a sign and a point need no escaping.
 fn push_decimal(out: &mut Vec<u8>, d: &Decimal<'_>) {
     out.push(b'"');
-    d.with_ascii(|b| out.extend_from_slice(b));
+    push_with(out, [0; decimal::TEXT_MAX], |buf| d.write_ascii(buf));
     out.push(b'"');
 }
 
 /// A temporal value, quoted.
 fn push_temporal(out: &mut Vec<u8>, t: &Temporal) {
     out.push(b'"');
-    let text = t.text();
-    let (block, len) = text.block();
-    push_block(out, block, len);
+    push_with(out, [0; TEXT_MAX], |buf| t.write_text(buf));
     out.push(b'"');
 }
 

@@ -8,7 +8,7 @@ use gapless_decoder::charset::{to_utf8, Charset};
 use std::fmt;
 
 use gapless_decoder::events::Column;
-use gapless_decoder::values::temporal::{year_text, Ascii};
+use gapless_decoder::values::temporal::{write_year, year_text, Ascii, TEXT_MAX};
 use gapless_decoder::values::{json, Date, DateTime, Decimal, Time, Timestamp};
 use gapless_decoder::{ColumnType, Value};
 
@@ -105,6 +105,17 @@ impl Temporal {
             Temporal::Timestamp(t) => t.to_utc().text(),
         }
     }
+
+    /// Writes the text into `buf` and returns its length.
+    pub fn write_text(&self, buf: &mut [u8; TEXT_MAX]) -> usize {
+        match self {
+            Temporal::Year(y) => write_year(*y, buf),
+            Temporal::Date(d) => d.write_text(buf),
+            Temporal::Time(t) => t.write_text(buf),
+            Temporal::DateTime(t) => t.write_text(buf),
+            Temporal::Timestamp(t) => t.to_utc().write_text(buf),
+        }
+    }
 }
 
 impl fmt::Display for Temporal {
@@ -146,12 +157,20 @@ pub fn hex_chunks(bytes: &[u8], mut f: impl FnMut(&[u8])) {
     }
 }
 
-/// Appends the lowercase hex of `bytes` to a byte buffer, written in place.
+/// Appends the lowercase hex of `bytes` to a byte buffer: eight bytes at a
+/// time into a block copied whole, the rest a pair at a time.
 pub fn extend_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    let at = out.len();
-    out.resize(at + bytes.len() * 2, 0);
-    for (pair, &b) in out[at..].chunks_exact_mut(2).zip(bytes) {
-        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
+    out.reserve(bytes.len() * 2);
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut block = [0u8; 16];
+        for (pair, &b) in block.chunks_exact_mut(2).zip(word) {
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
+        }
+        out.extend_from_slice(&block);
+    }
+    for &b in words.remainder() {
+        out.extend_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use super::write_digits;
+use super::{write_digits, DIGIT_PAIRS};
 
 /// Bytes needed for 0..=9 leftover digits.
 const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
@@ -64,38 +64,62 @@ impl<'a> Decimal<'a> {
         self.raw.first().is_some_and(|b| b & 0x80 == 0)
     }
 
-    /// Visits the digit groups: (value, digits-in-group, is-fraction).
-    fn groups(&self, mut f: impl FnMut(u32, usize, bool)) {
-        // The bytes with the sign bit flipped back and, when negative,
-        // every byte inverted: then each group is a plain big-endian number.
-        let mask = if self.negative() { 0xff } else { 0 };
-        let mut raw = [0u8; 32];
-        for (d, &b) in raw.iter_mut().zip(self.raw) {
-            *d = b ^ mask;
+    /// The digit groups, integer part first.
+    fn groups(&self) -> Groups<'a> {
+        Groups {
+            raw: self.raw,
+            pos: 0,
+            // Negative numbers have every byte inverted.
+            mask: if self.negative() { u32::MAX } else { 0 },
+            int_left: usize::from(self.precision - self.scale),
+            frac_left: usize::from(self.scale),
         }
-        raw[0] ^= 0x80;
-        let intg = usize::from(self.precision - self.scale);
-        let frac = usize::from(self.scale);
-        let mut pos = 0usize;
-        let mut read = |n: usize| -> u32 {
-            let v = raw[pos..pos + n].iter().fold(0u32, |v, &b| (v << 8) | u32::from(b));
-            pos += n;
-            v
+    }
+}
+
+/// The digit groups of a DECIMAL: (value, digits in the group, in the
+/// fraction). The integer part's leftover digits come first, the
+/// fraction's last.
+struct Groups<'a> {
+    raw: &'a [u8],
+    pos: usize,
+    mask: u32,
+    int_left: usize,
+    frac_left: usize,
+}
+
+impl Iterator for Groups<'_> {
+    type Item = (u32, usize, bool);
+
+    #[inline]
+    fn next(&mut self) -> Option<(u32, usize, bool)> {
+        let (digits, is_frac) = if self.int_left > 0 {
+            let digits = match self.int_left % DIGITS_PER_WORD {
+                0 => DIGITS_PER_WORD,
+                lead => lead,
+            };
+            self.int_left -= digits;
+            (digits, false)
+        } else if self.frac_left > 0 {
+            let digits = self.frac_left.min(DIGITS_PER_WORD);
+            self.frac_left -= digits;
+            (digits, true)
+        } else {
+            return None;
         };
-        let lead = intg % DIGITS_PER_WORD;
-        if lead > 0 {
-            f(read(DIG2BYTES[lead]), lead, false);
+        let n = if digits == DIGITS_PER_WORD { 4 } else { DIG2BYTES[digits] };
+        let bytes = self.raw.get(self.pos..self.pos + n).unwrap_or_default();
+        let stored = match <[u8; 4]>::try_from(bytes) {
+            Ok(word) => u32::from_be_bytes(word),
+            Err(_) => bytes.iter().fold(0u32, |v, &b| (v << 8) | u32::from(b)),
+        };
+        let mut value = (stored ^ self.mask) & (u32::MAX >> (32 - 8 * n));
+        if self.pos == 0 {
+            // The sign bit, at the top of the first byte.
+            value ^= 0x80 << (8 * (n - 1));
         }
-        for _ in 0..intg / DIGITS_PER_WORD {
-            f(read(4), DIGITS_PER_WORD, false);
-        }
-        for _ in 0..frac / DIGITS_PER_WORD {
-            f(read(4), DIGITS_PER_WORD, true);
-        }
-        let tail = frac % DIGITS_PER_WORD;
-        if tail > 0 {
-            f(read(DIG2BYTES[tail]), tail, true);
-        }
+        self.pos += n;
+        Some((value, digits, is_frac))
     }
 }
 
@@ -109,15 +133,24 @@ impl Decimal<'_> {
 
     /// Like [`Decimal::with_text`], as bytes (ASCII).
     pub fn with_ascii<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        // After a byte for the sign: at most 65 digits, a "0" when there
-        // are no integer digits, and a point. Leading zero groups of the
-        // integer part are skipped, not written and stripped.
-        let mut text = [b'0'; 72];
-        let mut len = 1;
+        let mut text = [0u8; TEXT_MAX];
+        let len = self.write_ascii(&mut text);
+        f(&text[..len])
+    }
+
+    /// Writes the text into `buf` and returns its length: at most 65
+    /// digits, a sign, a "0" when there are no integer digits, and a point.
+    pub fn write_ascii(&self, text: &mut [u8; TEXT_MAX]) -> usize {
+        // Leading zero groups of the integer part are skipped, not written
+        // and stripped. The sign goes first; a negative zero loses it at
+        // the end.
+        let negative = self.negative();
+        text[0] = b'-';
+        let mut len = usize::from(negative);
         let mut int_started = false;
         let mut frac_started = false;
         let mut nonzero = false;
-        self.groups(|value, digits, is_frac| {
+        for (value, digits, is_frac) in self.groups() {
             // Values above the group's width are impossible from a server;
             // they are printed modulo the width rather than panicking.
             let value = if value < POW10[digits] { value } else { value % POW10[digits] };
@@ -126,7 +159,8 @@ impl Decimal<'_> {
                 frac_started = true;
                 if !int_started {
                     int_started = true;
-                    len += 1; // the "0" already there
+                    text[len] = b'0';
+                    len += 1;
                 }
                 text[len] = b'.';
                 len += 1;
@@ -134,25 +168,45 @@ impl Decimal<'_> {
             let width = if int_started {
                 digits
             } else if value == 0 {
-                return;
+                continue;
             } else {
                 int_started = true;
                 value.ilog10() as usize + 1
             };
-            write_digits(&mut text[len..len + width], value);
+            if width == DIGITS_PER_WORD {
+                write_nine(&mut text[len..len + 9], value);
+            } else {
+                write_digits(&mut text[len..len + width], value);
+            }
             len += width;
-        });
-        if !int_started {
-            len += 1; // zero: the "0" already there
         }
-        let start = if self.negative() && nonzero {
-            text[0] = b'-';
-            0
-        } else {
-            1
-        };
-        f(&text[start..len])
+        if !int_started {
+            text[len] = b'0';
+            len += 1;
+        }
+        if negative && !nonzero {
+            text.copy_within(1..len, 0);
+            len -= 1;
+        }
+        len
     }
+}
+
+/// Longest text of a DECIMAL: 65 digits, a sign, a leading "0" and a point
+/// (rounded up).
+pub const TEXT_MAX: usize = 72;
+
+/// Writes `v` (below 10^9) as nine digits: one, then four pairs.
+#[inline]
+fn write_nine(out: &mut [u8], v: u32) {
+    let pair = |n: u32| {
+        let i = n as usize * 2;
+        [DIGIT_PAIRS[i], DIGIT_PAIRS[i + 1]]
+    };
+    let (top, rest) = (v / 100_000_000, v % 100_000_000);
+    let (hi, lo) = (rest / 10_000, rest % 10_000);
+    let ([a, b], [c, d], [e, g], [h, i]) = (pair(hi / 100), pair(hi % 100), pair(lo / 100), pair(lo % 100));
+    out.copy_from_slice(&[b'0' + (top % 10) as u8, a, b, c, d, e, g, h, i]);
 }
 
 /// 10^n for the digits a group can have.
@@ -184,14 +238,14 @@ mod tests {
     fn reference_text(d: &Decimal<'_>) -> String {
         let mut int = String::new();
         let mut frac = String::new();
-        d.groups(|value, digits, is_frac| {
+        for (value, digits, is_frac) in d.groups() {
             let digits_text = format!("{:0digits$}", value % POW10[digits]);
             if is_frac {
                 frac.push_str(&digits_text);
             } else {
                 int.push_str(&digits_text);
             }
-        });
+        }
         let int = match int.trim_start_matches('0') {
             "" => "0",
             t => t,
@@ -255,6 +309,10 @@ mod tests {
         // DECIMAL(10,2) 0.00: intg 8 -> 4 bytes, frac 2 -> 1 byte.
         assert_eq!(show(&[0x80, 0, 0, 0, 0], 10, 2), "0.00");
         assert_eq!(show(&[0x80, 0, 0, 0, 5], 10, 2), "0.05");
+        // A negative zero prints without its sign.
+        assert_eq!(show(&[0x7f, 0xff, 0xff, 0xff, 0xff], 10, 2), "0.00");
+        assert_eq!(show(&[0x7f, 0xff, 0xff], 5, 0), "0");
+        assert_eq!(show(&[0x7f, 0xff, 0xff, 0xfa], 7, 0), "-5");
         // -1.50 = invert(0x80 00 00 01 32)
         let neg: Vec<u8> = [0x80u8, 0, 0, 1, 50].iter().map(|b| b ^ 0xff).collect();
         assert_eq!(show(&neg, 10, 2), "-1.50");

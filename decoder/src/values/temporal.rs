@@ -66,18 +66,52 @@ fn pair(v: u32) -> [u8; 2] {
     [super::DIGIT_PAIRS[i], super::DIGIT_PAIRS[i + 1]]
 }
 
-/// Text of at most 40 ASCII bytes built on the stack: temporal values are
-/// formatted once per cell, and the `fmt` machinery costs more than the
-/// digits themselves.
+/// Longest text of a temporal value.
+pub const TEXT_MAX: usize = 40;
+
+/// Text of at most [`TEXT_MAX`] ASCII bytes built on the stack: temporal
+/// values are formatted once per cell, and the `fmt` machinery costs more
+/// than the digits themselves.
 #[derive(Clone, Copy)]
 pub struct Ascii {
-    buf: [u8; 40],
+    buf: [u8; TEXT_MAX],
     len: usize,
 }
 
 impl Ascii {
-    fn new() -> Self {
-        Ascii { buf: [0; 40], len: 0 }
+    fn build(write: impl FnOnce(&mut Writer<'_>)) -> Self {
+        let mut buf = [0; TEXT_MAX];
+        let len = Writer::fill(&mut buf, write);
+        Ascii { buf, len }
+    }
+
+    /// The text's bytes (ASCII).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and punctuation are ever written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+/// Writes text into a caller's buffer: the callers that append to an
+/// output buffer hand over that buffer's own bytes, so the text is not
+/// copied again (a copy right after small writes also stalls the CPU).
+struct Writer<'b> {
+    buf: &'b mut [u8; TEXT_MAX],
+    len: usize,
+}
+
+impl Writer<'_> {
+    /// Runs `write` over `buf`; the length written.
+    #[inline]
+    fn fill(buf: &mut [u8; TEXT_MAX], write: impl FnOnce(&mut Writer<'_>)) -> usize {
+        let mut w = Writer { buf, len: 0 };
+        write(&mut w);
+        w.len
     }
 
     fn byte(&mut self, b: u8) {
@@ -149,34 +183,20 @@ impl Ascii {
             None => bytes[..len.min(N)].iter().for_each(|&b| self.byte(b)),
         }
     }
-
-    /// The whole buffer and the text's length in it: for a copy of a fixed
-    /// size, which is cheaper than one of the text's own length.
-    pub fn block(&self) -> (&[u8; 40], usize) {
-        (&self.buf, self.len)
-    }
-
-    /// The text's bytes (ASCII).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        // Only ASCII digits and punctuation are ever written.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
-    }
 }
 
 impl Date {
     /// `YYYY-MM-DD`.
     pub fn text(&self) -> Ascii {
-        let mut a = Ascii::new();
-        self.push(&mut a);
-        a
+        Ascii::build(|w| self.push(w))
     }
 
-    fn push(&self, a: &mut Ascii) {
+    /// Writes the text into `buf` and returns its length.
+    pub fn write_text(&self, buf: &mut [u8; TEXT_MAX]) -> usize {
+        Writer::fill(buf, |w| self.push(w))
+    }
+
+    fn push(&self, a: &mut Writer<'_>) {
         if self.year < 10_000 && self.month < 100 && self.day < 100 {
             let year = u32::from(self.year);
             let ([y1, y2], [y3, y4]) = (pair(year / 100), pair(year % 100));
@@ -195,33 +215,50 @@ impl Date {
 impl DateTime {
     /// `YYYY-MM-DD hh:mm:ss[.fraction]`.
     pub fn text(&self) -> Ascii {
-        let mut a = Ascii::new();
-        self.date.push(&mut a);
+        Ascii::build(|w| self.push(w))
+    }
+
+    /// Writes the text into `buf` and returns its length.
+    pub fn write_text(&self, buf: &mut [u8; TEXT_MAX]) -> usize {
+        Writer::fill(buf, |w| self.push(w))
+    }
+
+    fn push(&self, a: &mut Writer<'_>) {
+        self.date.push(a);
         a.byte(b' ');
         a.clock(u32::from(self.hour), self.minute, self.second);
         a.fraction(self.micros, self.fsp);
-        a
     }
 }
 
 impl Time {
     /// `[-]hh:mm:ss[.fraction]` (hours can exceed 24).
     pub fn text(&self) -> Ascii {
-        let mut a = Ascii::new();
+        Ascii::build(|w| self.push(w))
+    }
+
+    /// Writes the text into `buf` and returns its length.
+    pub fn write_text(&self, buf: &mut [u8; TEXT_MAX]) -> usize {
+        Writer::fill(buf, |w| self.push(w))
+    }
+
+    fn push(&self, a: &mut Writer<'_>) {
         if self.negative {
             a.byte(b'-');
         }
         a.clock(self.hours, self.minute, self.second);
         a.fraction(self.micros, self.fsp);
-        a
     }
 }
 
 /// A YEAR as SELECT prints it: four digits, `0000` for the zero year.
 pub fn year_text(year: u16) -> Ascii {
-    let mut a = Ascii::new();
-    a.num(u32::from(year), 4);
-    a
+    Ascii::build(|w| w.num(u32::from(year), 4))
+}
+
+/// Writes a YEAR's text into `buf` and returns its length.
+pub fn write_year(year: u16, buf: &mut [u8; TEXT_MAX]) -> usize {
+    Writer::fill(buf, |w| w.num(u32::from(year), 4))
 }
 
 impl fmt::Display for Date {
