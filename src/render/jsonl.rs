@@ -14,7 +14,7 @@ use gapless_decoder::values::{decimal, Decimal};
 use gapless_decoder::{Event, EventData, Value};
 
 use super::block::{push_i64, push_integer, push_with, Short};
-use super::value::{extend_hex, show, Number, Shown, Temporal};
+use super::value::{enum_name, extend_hex, set_names, show, Number, Shown, Temporal};
 
 /// `push_str` for the byte buffer JSON lines are built in: the output is
 /// bytes, so ASCII digits and hex need no UTF-8 check on the way in.
@@ -42,7 +42,7 @@ pub struct JsonlRender<W: Write> {
     buf: Vec<u8>,
     /// The part of a row's line that all rows of an event share.
     prefix: Vec<u8>,
-    /// `"label":` for each column, per table map (keyed by its address;
+    /// `,"label":` for each column, per table map (keyed by its address;
     /// the Arc kept here keeps the address from being reused).
     labels: HashMap<usize, (Arc<TableMap>, Vec<Short>)>,
     /// Row buffers kept from one event to the next.
@@ -62,14 +62,14 @@ impl<W: Write> JsonlRender<W> {
     }
 }
 
-/// `"name":` (or `"@N":`) for every column of `table`.
+/// `,"name":` (or `,"@N":`) for every column of `table`.
 fn column_labels(table: &TableMap) -> Vec<Short> {
     table
         .columns
         .iter()
         .enumerate()
         .map(|(i, col)| {
-            let mut l = Vec::new();
+            let mut l = vec![b','];
             push_label(&mut l, col, i);
             l.push(b':');
             Short::new(&l)
@@ -89,6 +89,18 @@ fn next_special<const HIGH: bool>(b: &[u8], from: usize) -> usize {
             return i + found.trailing_zeros() as usize;
         }
         i += 16;
+    }
+    if i >= b.len() {
+        return b.len();
+    }
+    // The last sixteen bytes, overlapping what was checked: bits below the
+    // ones for `i..` are dropped.
+    if let Some(last) =
+        b.len().checked_sub(16).and_then(|at| Some((at, <&[u8; 16]>::try_from(&b[at..]).ok()?)))
+    {
+        let (at, chunk) = last;
+        let found = specials16::<HIGH>(chunk) >> (i - at);
+        return if found != 0 { i + found.trailing_zeros() as usize } else { b.len() };
     }
     let special = |c: u8| c < 0x20 || c == b'"' || c == b'\\' || (HIGH && c >= 0x80);
     b[i..].iter().position(|&c| special(c)).map_or(b.len(), |p| i + p)
@@ -135,6 +147,17 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
 fn push_json_text<const VALID: bool>(out: &mut Vec<u8>, bytes: &[u8], ascii_only: bool) -> bool {
     let mark = out.len();
     out.push(b'"');
+    if !push_escaped::<VALID>(out, bytes, ascii_only) {
+        out.truncate(mark);
+        return false;
+    }
+    out.push(b'"');
+    true
+}
+
+/// [`push_json_text`] without the quotes. On false, what it appended is
+/// left for the caller to cut.
+fn push_escaped<const VALID: bool>(out: &mut Vec<u8>, bytes: &[u8], ascii_only: bool) -> bool {
     let mut checked = VALID;
     let mut start = 0;
     loop {
@@ -144,7 +167,6 @@ fn push_json_text<const VALID: bool>(out: &mut Vec<u8>, bytes: &[u8], ascii_only
         let Some(&b) = bytes.get(i) else { break };
         if b >= 0x80 {
             if ascii_only || std::str::from_utf8(&bytes[i..]).is_err() {
-                out.truncate(mark);
                 return false;
             }
             checked = true;
@@ -164,7 +186,6 @@ fn push_json_text<const VALID: bool>(out: &mut Vec<u8>, bytes: &[u8], ascii_only
         }
         start = i + 1;
     }
-    out.push(b'"');
     true
 }
 
@@ -188,7 +209,26 @@ fn push_cell(out: &mut Vec<u8>, value: &Value<'_>, col: &Column) {
         Value::Null => out.push_str("null"),
         Value::Int(v) => push_i64(out, *v),
         Value::UInt(v) => push_integer(out, *v, false),
+        Value::Float(v) => Number::Float(*v).with_text(|t| out.push_str(t)),
+        Value::Double(v) => Number::Double(*v).with_text(|t| out.push_str(t)),
         Value::Decimal(d) => push_decimal(out, d),
+        Value::Enum(i) => match enum_name(*i, col) {
+            Some(name) => push_json_str(out, name),
+            None => push_integer(out, u64::from(*i), false),
+        },
+        Value::Set(bits) => match &col.set_values {
+            Some(names) => {
+                out.push(b'"');
+                for (k, name) in set_names(*bits, names).enumerate() {
+                    if k > 0 {
+                        out.push(b',');
+                    }
+                    push_escaped::<true>(out, name.as_bytes(), false);
+                }
+                out.push(b'"');
+            }
+            None => push_integer(out, *bits, false),
+        },
         Value::Year(_) | Value::Date(_) | Value::Time(_) | Value::DateTime(_) | Value::Timestamp(_) => {
             if let Some(t) = Temporal::of(value) {
                 push_temporal(out, &t);
@@ -236,16 +276,16 @@ fn push_value(out: &mut Vec<u8>, shown: &Shown<'_>) {
 }
 
 fn push_image(out: &mut Vec<u8>, table: &TableMap, labels: &[Short], image: &Image<'_>) {
-    out.push(b'{');
-    let mut first = true;
+    // Every label starts with a comma; the first one becomes the brace.
+    let at = out.len();
     for ((cell, col), label) in image.iter().zip(table.columns.iter()).zip(labels) {
         let Some(v) = cell else { continue };
-        if !first {
-            out.push(b',');
-        }
-        first = false;
         label.push_to(out);
         push_cell(out, v, col);
+    }
+    match out.get_mut(at) {
+        Some(comma) => *comma = b'{',
+        None => out.push(b'{'),
     }
     out.push(b'}');
 }

@@ -238,6 +238,24 @@ fn float_text<T: zmij::Float, R>(v: T, magnitude: f64, f: impl FnOnce(&str) -> R
     f(text.strip_suffix(".0").unwrap_or(text))
 }
 
+/// The name of ENUM value `i`; `None` (shown as the number) when the table
+/// map has no names or none for `i`.
+#[inline]
+pub fn enum_name(i: u16, col: &Column) -> Option<&str> {
+    match (&col.enum_values, i) {
+        // Index 0 is the empty string MySQL stores for invalid values.
+        (Some(_), 0) => Some(""),
+        (Some(names), i) => names.get(usize::from(i) - 1).map(String::as_str),
+        (None, _) => None,
+    }
+}
+
+/// The names of the members a SET value holds, in order.
+#[inline]
+pub fn set_names(bits: u64, names: &[String]) -> impl Iterator<Item = &str> {
+    names.iter().take(64).enumerate().filter(move |(i, _)| bits & (1u64 << i) != 0).map(|(_, n)| n.as_str())
+}
+
 /// Reduces a value of column `col` to what the formats print.
 pub fn show<'v>(value: &Value<'v>, col: &'v Column) -> Shown<'v> {
     match *value {
@@ -251,25 +269,18 @@ pub fn show<'v>(value: &Value<'v>, col: &'v Column) -> Shown<'v> {
             Temporal::of(value).map_or(Shown::Null, Shown::Temporal)
         }
         Value::Bit(b) => Shown::Bytes(Cow::Borrowed(b)),
-        Value::Enum(i) => match &col.enum_values {
-            // Index 0 is the empty string MySQL stores for invalid values.
-            Some(_) if i == 0 => Shown::Text(Cow::Borrowed("")),
-            Some(names) => match names.get(usize::from(i) - 1) {
-                Some(n) => Shown::Text(Cow::Borrowed(n)),
-                None => Shown::Number(Number::UInt(u64::from(i))),
-            },
+        Value::Enum(i) => match enum_name(i, col) {
+            Some(n) => Shown::Text(Cow::Borrowed(n)),
             None => Shown::Number(Number::UInt(u64::from(i))),
         },
         Value::Set(bits) => match &col.set_values {
             Some(names) => {
                 let mut s = String::new();
-                for (i, n) in names.iter().enumerate().take(64) {
-                    if bits & (1u64 << i) != 0 {
-                        if !s.is_empty() {
-                            s.push(',');
-                        }
-                        s.push_str(n);
+                for n in set_names(bits, names) {
+                    if !s.is_empty() {
+                        s.push(',');
                     }
+                    s.push_str(n);
                 }
                 Shown::Text(Cow::Owned(s))
             }
