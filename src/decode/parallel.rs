@@ -24,7 +24,8 @@ use gapless_decoder::header::{EventType, HEADER_LEN};
 use gapless_decoder::{BinlogReader, EventData, FormatDescription};
 
 use super::{FileJob, Outcome, Plan, RunError, TrxState};
-use crate::render::{renderer, Format, RenderError};
+use crate::render::jsonl::JsonlRender;
+use crate::render::{Format, Render, RenderError};
 
 /// Chunks decoded ahead of the writer, at most.
 const WINDOW: usize = 4;
@@ -108,15 +109,13 @@ fn decode_chunk(
     range: (usize, usize),
     decoder: Decoder,
 ) -> (Vec<u8>, Outcome) {
-    let mut buf = Vec::with_capacity((range.1 - range.0).min(64 << 20) * 2);
     let mut reader = BinlogReader::at(&bytes[..range.1], range.0, decoder);
-    let mut render = renderer(Format::Jsonl, job.plan.options, Box::new(&mut buf));
-    let mut outcome = job.decode(&mut reader, render.as_mut(), &mut TrxState::default(), |_| {});
+    let mut render = JsonlRender::in_memory((range.1 - range.0).min(64 << 20) * 2);
+    let mut outcome = job.decode(&mut reader, &mut render, &mut TrxState::default(), |_| {});
     if let Err(error) = render.finish() {
         outcome.error.get_or_insert(RunError::Render { file: job.shown.clone(), error });
     }
-    drop(render);
-    (buf, outcome)
+    (render.take_output(), outcome)
 }
 
 /// The file's FORMAT_DESCRIPTION, which every chunk after the first needs.

@@ -47,6 +47,9 @@ pub struct JsonlRender<W: Write> {
     labels: HashMap<usize, (Arc<TableMap>, Vec<Short>)>,
     /// Row buffers kept from one event to the next.
     spare: Row<'static>,
+    /// Keep every line in `buf` for [`Render::take_output`]; `out` is
+    /// not written.
+    keep: bool,
 }
 
 impl<W: Write> JsonlRender<W> {
@@ -58,7 +61,18 @@ impl<W: Write> JsonlRender<W> {
             prefix: Vec::new(),
             labels: HashMap::new(),
             spare: Row::default(),
+            keep: false,
         }
+    }
+}
+
+impl JsonlRender<std::io::Sink> {
+    /// A renderer that keeps its lines in memory until
+    /// [`Render::take_output`], for threads that render for another one
+    /// to write: the lines are built where they are handed over, not
+    /// copied into a second buffer.
+    pub fn in_memory(capacity: usize) -> Self {
+        JsonlRender { buf: Vec::with_capacity(capacity), keep: true, ..JsonlRender::new(std::io::sink()) }
     }
 }
 
@@ -327,6 +341,9 @@ fn push_head(l: &mut Vec<u8>, cx: &Context<'_>, ev: &Event<'_>) {
 impl<W: Write> JsonlRender<W> {
     /// Writes the batch once it is large enough (or always, at the end).
     fn write_out(&mut self, force: bool) -> Result<(), RenderError> {
+        if self.keep {
+            return Ok(());
+        }
         if force || self.buf.len() >= FLUSH_AT {
             self.out.write_all(&self.buf)?;
             self.buf.clear();
@@ -453,6 +470,11 @@ impl<W: Write> Render for JsonlRender<W> {
         self.write_out(true)?;
         self.out.flush()?;
         Ok(())
+    }
+
+    fn take_output(&mut self) -> Vec<u8> {
+        let capacity = self.buf.capacity();
+        std::mem::replace(&mut self.buf, Vec::with_capacity(capacity))
     }
 }
 

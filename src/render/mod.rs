@@ -67,6 +67,12 @@ pub trait Render {
     fn flush(&mut self) -> Result<(), RenderError> {
         self.finish()
     }
+    /// The output kept in memory so far, for a renderer made to keep it
+    /// (e.g. [`jsonl::JsonlRender::in_memory`]); empty for the others,
+    /// which write everything to their output.
+    fn take_output(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
 }
 
 /// Choices that change what a format writes.

@@ -185,17 +185,12 @@ impl<W: Write> ParallelJsonlSink<W> {
                 std::thread::spawn(move || {
                     // One decoder and renderer per worker, kept from batch to
                     // batch (table maps are sent again in every unit).
-                    let buf = SharedBuf::default();
-                    let render = crate::render::renderer(
-                        crate::render::Format::Jsonl,
-                        Default::default(),
-                        Box::new(buf.clone()),
-                    );
-                    let mut sink = RenderSink::new(render);
+                    let render = crate::render::jsonl::JsonlRender::in_memory(2 * BATCH_BYTES);
+                    let mut sink = RenderSink::new(Box::new(render));
                     loop {
                         let job = job_rx.lock().map(|rx| rx.recv());
                         let Ok(Ok((seq, units))) = job else { return };
-                        let result = sink.write(&units).and_then(|()| sink.flush()).map(|()| buf.take());
+                        let result = sink.write(&units).map(|()| sink.render.take_output());
                         if done_tx.send((seq, result)).is_err() {
                             return;
                         }
