@@ -105,7 +105,7 @@ die() { echo "stream.sh: $*" >&2; exit 1; }
 # shellcheck source=benches/lib.sh
 . "$ROOT/benches/lib.sh"
 
-GAPLESS=$ROOT/target/release/gapless
+GAPLESS=${GAPLESS_BIN:-$ROOT/target/release/gapless}
 INSTANCE=stream-bench
 REPL_USER=bench_repl
 # Throw-away server on 127.0.0.1 only, gone at the end of the run.

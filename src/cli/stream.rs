@@ -538,17 +538,17 @@ fn stdout_sink(format: StreamFormat) -> Box<dyn Sink> {
     match format {
         StreamFormat::Raw => Box::new(RawSink::new(out)),
         StreamFormat::Text => {
-            Box::new(RenderSink::new(renderer(Format::Text, Options::default(), Box::new(out))))
+            Box::new(RenderSink::verified(renderer(Format::Text, Options::default(), Box::new(out))))
         }
         // JSON lines carry no state between rows: render on several cores.
         StreamFormat::Jsonl if render_threads() > 1 => {
             Box::new(ParallelJsonlSink::new(out, render_threads()))
         }
         StreamFormat::Jsonl => {
-            Box::new(RenderSink::new(renderer(Format::Jsonl, Options::default(), Box::new(out))))
+            Box::new(RenderSink::verified(renderer(Format::Jsonl, Options::default(), Box::new(out))))
         }
         StreamFormat::Sql => {
-            Box::new(RenderSink::new(renderer(Format::Sql, Options::default(), Box::new(out))))
+            Box::new(RenderSink::verified(renderer(Format::Sql, Options::default(), Box::new(out))))
         }
     }
 }

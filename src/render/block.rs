@@ -29,28 +29,32 @@ pub fn push_with<const N: usize>(out: &mut Vec<u8>, init: [u8; N], fill: impl Fn
     out.truncate(at + len.min(N));
 }
 
-/// Bytes of at most [`Short::MAX`] kept in a block, or more on the heap.
+/// Short bytes kept in a block of 16 or 32 (one or two vector moves to
+/// copy), longer ones on the heap.
 #[derive(Debug, Clone)]
 pub enum Short {
-    /// The block and the length used.
-    Block([u8; 32], usize),
+    /// Up to 16 bytes and the length used.
+    Block16([u8; 16], usize),
+    /// Up to 32 bytes and the length used.
+    Block32([u8; 32], usize),
     /// Longer text.
     Long(Vec<u8>),
 }
 
 impl Short {
-    /// Longest text kept in a block.
-    pub const MAX: usize = 32;
-
     /// Keeps `bytes`.
     pub fn new(bytes: &[u8]) -> Self {
-        let mut block = [0u8; Self::MAX];
-        match block.get_mut(..bytes.len()) {
-            Some(head) => {
-                head.copy_from_slice(bytes);
-                Short::Block(block, bytes.len())
-            }
-            None => Short::Long(bytes.to_vec()),
+        fn block<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+            let mut block = [0u8; N];
+            block.get_mut(..bytes.len())?.copy_from_slice(bytes);
+            Some(block)
+        }
+        if let Some(b) = block::<16>(bytes) {
+            Short::Block16(b, bytes.len())
+        } else if let Some(b) = block::<32>(bytes) {
+            Short::Block32(b, bytes.len())
+        } else {
+            Short::Long(bytes.to_vec())
         }
     }
 
@@ -58,7 +62,8 @@ impl Short {
     #[inline]
     pub fn push_to(&self, out: &mut Vec<u8>) {
         match self {
-            Short::Block(block, len) => push_block(out, block, *len),
+            Short::Block16(block, len) => push_block(out, block, *len),
+            Short::Block32(block, len) => push_block(out, block, *len),
             Short::Long(bytes) => out.extend_from_slice(bytes),
         }
     }
@@ -119,7 +124,7 @@ mod tests {
 
     #[test]
     fn short_keeps_every_length() {
-        for n in [0, 1, 31, 32, 33, 100] {
+        for n in [0, 1, 15, 16, 17, 31, 32, 33, 100] {
             let bytes: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
             let mut out = b"x".to_vec();
             Short::new(&bytes).push_to(&mut out);

@@ -86,11 +86,17 @@ impl Reporter<'_> {
         self.status.store(status);
     }
 
-    /// At a pause in the stream: what was received so far.
-    fn progress(&mut self, tracker: &Tracker, summary: &Summary, last_unit: Option<Coordinates>) {
+    /// At a pause in the stream: what was received so far (`last_unit`:
+    /// the last unit handed on since the previous report).
+    fn progress(&mut self, tracker: &Tracker, summary: &Summary, last_unit: Option<tracker::Received>) {
         self.update(|s| {
             if let Some(last) = last_unit {
-                s.last_received = Some(last);
+                s.last_received = Some(Coordinates {
+                    file: last.file.to_string(),
+                    position: last.end,
+                    gtid: last.gtid.as_deref().unwrap_or("").to_string(),
+                    timestamp: crate::ring::record::event_timestamp(&last.bytes),
+                });
             }
             if let Some((file, pos)) = tracker.primary_position() {
                 s.primary_file = Some(file.to_string());
@@ -419,6 +425,9 @@ fn dump_from(resume: &ResumePoint, gtid_mode: bool) -> DumpFrom {
 /// How long the stream may be quiet before the output is written out.
 pub const IDLE_FLUSH: Duration = Duration::from_millis(20);
 
+/// How often the published status is updated while events keep coming.
+const REPORT_EVERY: Duration = Duration::from_millis(50);
+
 /// Moves events from the stream through the tracker to the sink until the
 /// stream ends, fails, or `stop` turns true.
 async fn pump(
@@ -432,8 +441,10 @@ async fn pump(
 ) -> Result<(), StreamError> {
     // The (file, end) of the last event the primary wants acknowledged.
     let mut ack: Option<(String, u64)> = None;
-    // The end of the last unit handed on since the status was updated.
-    let mut last_unit: Option<Coordinates> = None;
+    // The last unit handed on since the status was updated, and when it
+    // was last updated.
+    let mut last_unit: Option<tracker::Received> = None;
+    let mut reported = std::time::Instant::now();
     let delay = sink.flush_delay();
     loop {
         if *stop.borrow() {
@@ -451,7 +462,15 @@ async fn pump(
                     summary.acks += 1;
                     tracing::debug!(file = %file, position = pos, "semi-sync ACK sent");
                 }
-                report.progress(tracker, summary, last_unit.take());
+                // The status is brought up to date at most every
+                // REPORT_EVERY while events keep coming, and whenever the
+                // stream goes quiet (below). A sink flushed at every pause
+                // (the ring) cannot tell a pause from the end of a burst:
+                // it reports at every pause.
+                if delay.is_zero() || reported.elapsed() >= REPORT_EVERY {
+                    report.progress(tracker, summary, last_unit.take());
+                    reported = std::time::Instant::now();
+                }
                 // Unless the sink wants every pause flushed, wait a little
                 // first: flushing at every empty read would make the output
                 // wait on each socket read.
@@ -470,6 +489,8 @@ async fn pump(
                     Err(()) => {
                         if !delay.is_zero() {
                             sink.flush()?;
+                            report.progress(tracker, summary, last_unit.take());
+                            reported = std::time::Instant::now();
                         }
                         tokio::select! {
                             biased;
@@ -491,12 +512,7 @@ async fn pump(
         if let Some(last) = units.last() {
             summary.units += 1;
             if !last.resent {
-                last_unit = Some(Coordinates {
-                    file: last.file.to_string(),
-                    position: last.end,
-                    gtid: last.gtid.as_deref().unwrap_or("").to_string(),
-                    timestamp: crate::ring::record::event_timestamp(&last.bytes),
-                });
+                last_unit = Some(last.clone());
             }
             sink.write(units)?;
             units.clear();

@@ -83,6 +83,13 @@ impl<'w> RenderSink<'w> {
     pub fn new(render: Box<dyn Render + 'w>) -> Self {
         RenderSink { decoder: Decoder::new(), payload: PayloadEvents::default(), render }
     }
+
+    /// A sink for units whose checksums were verified as they arrived (the
+    /// [`Tracker`](super::Tracker) checks every event it hands on): it does
+    /// not check them again.
+    pub fn verified(render: Box<dyn Render + 'w>) -> Self {
+        RenderSink { decoder: Decoder::new().verify_checksums(false), ..RenderSink::new(render) }
+    }
 }
 
 impl Sink for RenderSink<'_> {
@@ -186,7 +193,7 @@ impl<W: Write> ParallelJsonlSink<W> {
                     // One decoder and renderer per worker, kept from batch to
                     // batch (table maps are sent again in every unit).
                     let render = crate::render::jsonl::JsonlRender::in_memory(2 * BATCH_BYTES);
-                    let mut sink = RenderSink::new(Box::new(render));
+                    let mut sink = RenderSink::verified(Box::new(render));
                     loop {
                         let job = job_rx.lock().map(|rx| rx.recv());
                         let Ok(Ok((seq, units))) = job else { return };

@@ -191,6 +191,7 @@ impl Tracker {
             // events end in a checksum.
             let (next, position) = self.rotate(&bytes, offset).map_err(|e| fail(&self.file, e))?;
             if !artificial {
+                self.check(&bytes, offset, &header).map_err(|e| fail(&self.file, e))?;
                 // The end of a file: the next unit starts in the new one.
                 out.push(self.received(bytes, offset, end));
                 self.resume.file = next.clone();
