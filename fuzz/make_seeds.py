@@ -9,7 +9,7 @@ data are not used. The walker below is deliberately independent of the
 decoder under test: it frames events by `event_size` and decodes just
 enough of TABLE_MAP and row events to cut seeds.
 
-The script empties and rewrites fuzz/corpus/<target>/ for the three targets;
+The script empties and rewrites fuzz/corpus/<target>/ for the four targets;
 fuzz/regressions/ is never touched.
 """
 
@@ -279,7 +279,7 @@ def slug(rel):
 
 
 def main():
-    written = {t: set() for t in ("event_decoder", "row_decoder", "json_binary")}
+    written = {t: set() for t in ("event_decoder", "row_decoder", "json_binary", "jsonl_render")}
     for t in written:
         shutil.rmtree(os.path.join(CORPUS, t), ignore_errors=True)
         os.makedirs(os.path.join(CORPUS, t))
@@ -307,6 +307,10 @@ def main():
                 break
             end = pos + len(ev)
         write("event_decoder", f"fde{selector}-" + slug(rel), bytes([selector]) + data[start:end], written)
+    # jsonl_render reads its input as event_decoder does: the same seeds.
+    source = os.path.join(CORPUS, "event_decoder")
+    for name in sorted(os.listdir(source)):
+        shutil.copy(os.path.join(source, name), os.path.join(CORPUS, "jsonl_render", name))
 
     # row_decoder: (table map, row event) pairs.
     for rel in ROW_FILES:

@@ -13,12 +13,20 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use gapless::api::fuzzing::check_request;
+use gapless::render::fuzzing::check_jsonl;
 use gapless::ring::fuzzing::check_recovery;
 use gapless_decoder::fuzzing::{check_events, check_json, check_rows};
 use gapless_protocol::fuzzing::{check_joined_frames, check_packets};
 
-const TARGETS: [&str; 6] =
-    ["event_decoder", "row_decoder", "json_binary", "packet_codec", "ring_recovery", "api_request"];
+const TARGETS: [&str; 7] = [
+    "event_decoder",
+    "row_decoder",
+    "json_binary",
+    "packet_codec",
+    "ring_recovery",
+    "api_request",
+    "jsonl_render",
+];
 
 /// Regressions of bugs not fixed yet (`target/file`), each with the start of
 /// the panic message it must still produce.
@@ -131,6 +139,15 @@ fn ring_recovery_inputs() {
 #[test]
 fn api_request_inputs() {
     replay("api_request", check_request);
+}
+
+/// Mutated binlogs rendered as JSON lines; the seeds hold rows, so lines
+/// are rendered and checked, not only events refused.
+#[test]
+fn jsonl_render_inputs() {
+    let lines = std::cell::Cell::new(0);
+    replay("jsonl_render", |data| lines.set(lines.get() + check_jsonl(data)));
+    assert!(lines.get() > 100, "the jsonl_render corpus rendered only {} lines", lines.get());
 }
 
 /// Every open regression is a file that exists.

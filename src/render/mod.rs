@@ -3,6 +3,7 @@
 //! `sql` (statements that redo the changes).
 
 mod block;
+pub mod fuzzing;
 pub mod jsonl;
 pub mod sql;
 pub mod text;

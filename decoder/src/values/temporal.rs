@@ -193,7 +193,25 @@ impl Date {
 
     /// Writes the text into `buf` and returns its length.
     pub fn write_text(&self, buf: &mut [u8; TEXT_MAX]) -> usize {
-        Writer::fill(buf, |w| self.push(w))
+        match self.digits() {
+            Some(date) => {
+                buf[..10].copy_from_slice(&date);
+                10
+            }
+            None => Writer::fill(buf, |w| self.push(w)),
+        }
+    }
+
+    /// `YYYY-MM-DD` when every part fits its width.
+    #[inline]
+    fn digits(&self) -> Option<[u8; 10]> {
+        if self.year >= 10_000 || self.month >= 100 || self.day >= 100 {
+            return None;
+        }
+        let year = u32::from(self.year);
+        let ([y1, y2], [y3, y4]) = (pair(year / 100), pair(year % 100));
+        let ([m1, m2], [d1, d2]) = (pair(self.month.into()), pair(self.day.into()));
+        Some([y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2])
     }
 
     fn push(&self, a: &mut Writer<'_>) {
@@ -218,9 +236,18 @@ impl DateTime {
         Ascii::build(|w| self.push(w))
     }
 
-    /// Writes the text into `buf` and returns its length.
+    /// Writes the text into `buf` and returns its length: at fixed places
+    /// when every part fits its width (always, from a server).
     pub fn write_text(&self, buf: &mut [u8; TEXT_MAX]) -> usize {
-        Writer::fill(buf, |w| self.push(w))
+        match (self.date.digits(), clock_digits(u32::from(self.hour), self.minute, self.second)) {
+            (Some(date), Some(clock)) => {
+                buf[..10].copy_from_slice(&date);
+                buf[10] = b' ';
+                buf[11..19].copy_from_slice(&clock);
+                19 + fraction_at(buf, 19, self.micros, self.fsp)
+            }
+            _ => Writer::fill(buf, |w| self.push(w)),
+        }
     }
 
     fn push(&self, a: &mut Writer<'_>) {
@@ -239,7 +266,13 @@ impl Time {
 
     /// Writes the text into `buf` and returns its length.
     pub fn write_text(&self, buf: &mut [u8; TEXT_MAX]) -> usize {
-        Writer::fill(buf, |w| self.push(w))
+        match clock_digits(self.hours, self.minute, self.second) {
+            Some(clock) if !self.negative => {
+                buf[..8].copy_from_slice(&clock);
+                8 + fraction_at(buf, 8, self.micros, self.fsp)
+            }
+            _ => Writer::fill(buf, |w| self.push(w)),
+        }
     }
 
     fn push(&self, a: &mut Writer<'_>) {
@@ -249,6 +282,29 @@ impl Time {
         a.clock(self.hours, self.minute, self.second);
         a.fraction(self.micros, self.fsp);
     }
+}
+
+/// `hh:mm:ss` when each part has two digits.
+#[inline]
+fn clock_digits(hours: u32, minute: u8, second: u8) -> Option<[u8; 8]> {
+    if hours >= 100 || minute >= 100 || second >= 100 {
+        return None;
+    }
+    let ([h1, h2], [m1, m2], [s1, s2]) = (pair(hours), pair(minute.into()), pair(second.into()));
+    Some([h1, h2, b':', m1, m2, b':', s1, s2])
+}
+
+/// `.` and the first `fsp` digits of `micros` at `buf[at..]` (nothing for
+/// fsp 0); the bytes written.
+#[inline]
+fn fraction_at(buf: &mut [u8; TEXT_MAX], at: usize, micros: u32, fsp: u8) -> usize {
+    if fsp == 0 {
+        return 0;
+    }
+    let m = micros.min(999_999);
+    let ([a, b], [c, d], [e, f]) = (pair(m / 10_000), pair(m / 100 % 100), pair(m % 100));
+    buf[at..at + 7].copy_from_slice(&[b'.', a, b, c, d, e, f]);
+    1 + usize::from(fsp.min(6))
 }
 
 /// A YEAR as SELECT prints it: four digits, `0000` for the zero year.
@@ -471,6 +527,13 @@ mod tests {
 
     /// The fixed-position writers against `format!`, over every width and
     /// the out-of-range parts that take the slow path.
+    /// What a `write_text` writes into a fresh buffer.
+    fn written(write: impl Fn(&mut [u8; TEXT_MAX]) -> usize) -> String {
+        let mut buf = [0u8; TEXT_MAX];
+        let len = write(&mut buf);
+        String::from_utf8(buf[..len].to_vec()).expect("ASCII")
+    }
+
     #[test]
     fn text_matches_format() {
         let frac = |micros: u32, fsp: u8| match fsp {
@@ -480,12 +543,14 @@ mod tests {
         for (year, month, day) in [(0, 0, 0), (1, 2, 3), (999, 12, 31), (9999, 99, 99), (10_000, 100, 255)] {
             let date = Date { year, month, day };
             assert_eq!(date.to_string(), format!("{year:04}-{month:02}-{day:02}"));
+            assert_eq!(written(|b| date.write_text(b)), date.to_string());
             for (hour, minute, second) in [(0, 0, 0), (23, 59, 59), (99, 100, 255)] {
                 for fsp in 0..=6 {
                     for micros in [0, 5, 123_456, 999_999] {
                         let dt = DateTime { date, hour, minute, second, micros, fsp };
                         let want = format!("{date} {hour:02}:{minute:02}:{second:02}{}", frac(micros, fsp));
                         assert_eq!(dt.to_string(), want);
+                        assert_eq!(written(|b| dt.write_text(b)), want);
                     }
                 }
             }
@@ -495,6 +560,10 @@ mod tests {
                 let t = Time { negative: hours == 838, hours, minute: 5, second: 9, micros: 120_034, fsp };
                 let sign = if t.negative { "-" } else { "" };
                 assert_eq!(t.to_string(), format!("{sign}{hours:02}:05:09{}", frac(120_034, fsp)));
+                for negative in [false, true] {
+                    let t = Time { negative, ..t };
+                    assert_eq!(written(|b| t.write_text(b)), t.to_string());
+                }
             }
         }
         assert_eq!(year_text(0).as_str(), "0000");
