@@ -59,6 +59,8 @@ Options:
 
 Environment:
   BENCH_DATA      data sets (default benches/data)
+  GAPLESS_BIN     the gapless binary to time (default target/release/gapless),
+                  e.g. an older build to compare with
   STREAM_SANDBOX  parent dir of the throw-away server (default /tmp/gapless-stream-bench)
   VERIFY_DIR      where the untimed check writes mariadb-binlog's copy (default /dev/shm)
   STREAM_TIMEOUT  seconds one gapless run may take (default 900)
