@@ -29,12 +29,12 @@ cpu_busy() {
         busy = y[1] - x[1]; idle = y[2] - x[2]; printf "%.0f", 100 * busy / (busy + idle + 1e-9) }'
 }
 
-# Waits (at most QUIET_WAIT s) until the machine has been under 10 % busy
-# for 3 s running; false if it never was.
+# Waits (at most QUIET_WAIT s) until the machine has been under $1 % busy
+# (default 10) for 3 s running; false if it never was.
 wait_quiet() {
-    local quiet=0 deadline=$((SECONDS + QUIET_WAIT))
+    local quiet=0 deadline=$((SECONDS + QUIET_WAIT)) most=${1:-10}
     while ((SECONDS < deadline)); do
-        if (($(cpu_busy) <= 10)); then
+        if (($(cpu_busy) <= most)); then
             quiet=$((quiet + 1))
             ((quiet < 3)) || return 0
         else

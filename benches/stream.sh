@@ -348,26 +348,6 @@ other_cpu() {
     STEAL=$(awk -v t="$((SYS_STEAL - st0))" -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }')
 }
 
-# Waits (at most QUIET_WAIT s) until the machine has been under 5 % busy
-# for 3 s running; false if it never was.
-wait_quiet() {
-    local quiet=0 b0 deadline=$((SECONDS + QUIET_WAIT)) ncpu
-    ncpu=$(nproc)
-    while ((SECONDS < deadline)); do
-        sys_ticks
-        b0=$SYS_BUSY
-        nap 1
-        sys_ticks
-        if (((SYS_BUSY - b0) * 100 < 5 * HZ * ncpu)); then
-            quiet=$((quiet + 1))
-            ((quiet < 3)) || return 0
-        else
-            quiet=0
-        fi
-    done
-    return 1
-}
-
 # Whether other processes kept under MAX_OTHER CPUs during the last run,
 # with 0.25 CPU s of slack for tick accounting (10 ms ticks, and the
 # loopback traffic's softirq time is billed now to the processes, now not).
@@ -568,7 +548,7 @@ bench_set() {
                 clean_run && break
                 if ((quiet)); then
                     log "$set: other processes were busy during that run; waiting for a quiet machine to make it again"
-                    if wait_quiet; then
+                    if wait_quiet 5; then
                         redone[$n]=$((redone[$n] + 1))
                         continue
                     fi

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use super::{write_digits, DIGIT_PAIRS};
+use super::{digit_pair as pair, write_digits};
 
 /// Bytes needed for 0..=9 leftover digits.
 const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
@@ -199,10 +199,6 @@ pub const TEXT_MAX: usize = 72;
 /// Writes `v` (below 10^9) as nine digits: one, then four pairs.
 #[inline]
 fn write_nine(out: &mut [u8], v: u32) {
-    let pair = |n: u32| {
-        let i = n as usize * 2;
-        [DIGIT_PAIRS[i], DIGIT_PAIRS[i + 1]]
-    };
     let (top, rest) = (v / 100_000_000, v % 100_000_000);
     let (hi, lo) = (rest / 10_000, rest % 10_000);
     let ([a, b], [c, d], [e, g], [h, i]) = (pair(hi / 100), pair(hi % 100), pair(lo / 100), pair(lo % 100));

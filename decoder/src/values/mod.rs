@@ -21,6 +21,13 @@ pub const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
     6061626364656667686970717273747576777879\
     8081828384858687888990919293949596979899";
 
+/// The two digits of `v` (below 100; higher values wrap).
+#[inline]
+pub(crate) fn digit_pair(v: u32) -> [u8; 2] {
+    let i = (v as usize % 100) * 2;
+    [DIGIT_PAIRS[i], DIGIT_PAIRS[i + 1]]
+}
+
 /// Writes `v` as exactly `out.len()` decimal digits (zero-padded; higher
 /// digits that do not fit are dropped), two at a time from the right.
 #[inline]

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use super::digit_pair as pair;
+
 /// A calendar date; zero parts are kept (`0000-00-00` is a valid value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Date {
@@ -58,12 +60,6 @@ pub struct Timestamp {
     pub micros: u32,
     /// Fraction digits to print.
     pub fsp: u8,
-}
-
-/// The two digits of `v` (below 100).
-fn pair(v: u32) -> [u8; 2] {
-    let i = (v as usize % 100) * 2;
-    [super::DIGIT_PAIRS[i], super::DIGIT_PAIRS[i + 1]]
 }
 
 /// Longest text of a temporal value.
