@@ -10,7 +10,7 @@ use std::fmt;
 
 use super::{digit_pair as pair, write_digits};
 
-/// Bytes needed for 0..=9 leftover digits.
+/// Bytes a group of 0..=9 digits takes.
 const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
 const DIGITS_PER_WORD: usize = 9;
 
@@ -63,64 +63,6 @@ impl<'a> Decimal<'a> {
     fn negative(&self) -> bool {
         self.raw.first().is_some_and(|b| b & 0x80 == 0)
     }
-
-    /// The digit groups, integer part first.
-    fn groups(&self) -> Groups<'a> {
-        Groups {
-            raw: self.raw,
-            pos: 0,
-            // Negative numbers have every byte inverted.
-            mask: if self.negative() { u32::MAX } else { 0 },
-            int_left: usize::from(self.precision - self.scale),
-            frac_left: usize::from(self.scale),
-        }
-    }
-}
-
-/// The digit groups of a DECIMAL: (value, digits in the group, in the
-/// fraction). The integer part's leftover digits come first, the
-/// fraction's last.
-struct Groups<'a> {
-    raw: &'a [u8],
-    pos: usize,
-    mask: u32,
-    int_left: usize,
-    frac_left: usize,
-}
-
-impl Iterator for Groups<'_> {
-    type Item = (u32, usize, bool);
-
-    #[inline]
-    fn next(&mut self) -> Option<(u32, usize, bool)> {
-        let (digits, is_frac) = if self.int_left > 0 {
-            let digits = match self.int_left % DIGITS_PER_WORD {
-                0 => DIGITS_PER_WORD,
-                lead => lead,
-            };
-            self.int_left -= digits;
-            (digits, false)
-        } else if self.frac_left > 0 {
-            let digits = self.frac_left.min(DIGITS_PER_WORD);
-            self.frac_left -= digits;
-            (digits, true)
-        } else {
-            return None;
-        };
-        let n = if digits == DIGITS_PER_WORD { 4 } else { DIG2BYTES[digits] };
-        let bytes = self.raw.get(self.pos..self.pos + n).unwrap_or_default();
-        let stored = match <[u8; 4]>::try_from(bytes) {
-            Ok(word) => u32::from_be_bytes(word),
-            Err(_) => bytes.iter().fold(0u32, |v, &b| (v << 8) | u32::from(b)),
-        };
-        let mut value = (stored ^ self.mask) & (u32::MAX >> (32 - 8 * n));
-        if self.pos == 0 {
-            // The sign bit, at the top of the first byte.
-            value ^= 0x80 << (8 * (n - 1));
-        }
-        self.pos += n;
-        Some((value, digits, is_frac))
-    }
 }
 
 impl Decimal<'_> {
@@ -145,50 +87,123 @@ impl Decimal<'_> {
         // and stripped. The sign goes first; a negative zero loses it at
         // the end.
         let negative = self.negative();
+        let mut words = Words::new(self.raw, negative);
+        let intg = usize::from(self.precision - self.scale);
+        let frac = usize::from(self.scale);
         text[0] = b'-';
         let mut len = usize::from(negative);
-        let mut int_started = false;
-        let mut frac_started = false;
-        let mut nonzero = false;
-        for (value, digits, is_frac) in self.groups() {
-            // Values above the group's width are impossible from a server;
-            // they are printed modulo the width rather than panicking.
-            let value = if value < POW10[digits] { value } else { value % POW10[digits] };
-            nonzero |= value != 0;
-            if is_frac && !frac_started {
-                frac_started = true;
-                if !int_started {
-                    int_started = true;
-                    text[len] = b'0';
-                    len += 1;
-                }
-                text[len] = b'.';
-                len += 1;
-            }
-            let width = if int_started {
-                digits
-            } else if value == 0 {
-                continue;
-            } else {
-                int_started = true;
-                value.ilog10() as usize + 1
-            };
-            if width == DIGITS_PER_WORD {
-                write_nine(&mut text[len..len + 9], value);
-            } else {
+        let mut nonzero = 0;
+        // The integer part: the leftover digits, then whole groups; the
+        // first group that is not zero is written without its zeros.
+        let mut started = false;
+        let lead = intg % DIGITS_PER_WORD;
+        let mut groups = (lead > 0).then_some(lead).into_iter().chain(std::iter::repeat_n(9, intg / 9));
+        for digits in &mut groups {
+            let value = words.next(digits);
+            nonzero |= value;
+            if value != 0 {
+                let width = value.ilog10() as usize + 1;
                 write_digits(&mut text[len..len + width], value);
+                len += width;
+                started = true;
+                break;
             }
-            len += width;
         }
-        if !int_started {
+        if started {
+            for digits in groups {
+                let value = words.next(digits);
+                nonzero |= value;
+                write_group(&mut text[len..], value, digits);
+                len += digits;
+            }
+        } else {
             text[len] = b'0';
             len += 1;
         }
-        if negative && !nonzero {
+        if frac > 0 {
+            text[len] = b'.';
+            len += 1;
+            for _ in 0..frac / DIGITS_PER_WORD {
+                let value = words.next(DIGITS_PER_WORD);
+                nonzero |= value;
+                write_group(&mut text[len..], value, DIGITS_PER_WORD);
+                len += DIGITS_PER_WORD;
+            }
+            let tail = frac % DIGITS_PER_WORD;
+            if tail > 0 {
+                let value = words.next(tail);
+                nonzero |= value;
+                write_digits(&mut text[len..len + tail], value);
+                len += tail;
+            }
+        }
+        if negative && nonzero == 0 {
             text.copy_within(1..len, 0);
             len -= 1;
         }
         len
+    }
+}
+
+/// Reads the digit groups of a DECIMAL in order, as values below the
+/// group's power of ten.
+struct Words<'a> {
+    raw: &'a [u8],
+    pos: usize,
+    /// Negative numbers have every byte inverted; the first byte's top bit
+    /// is the sign.
+    mask: u32,
+    sign: bool,
+}
+
+impl<'a> Words<'a> {
+    fn new(raw: &'a [u8], negative: bool) -> Self {
+        Words { raw, pos: 0, mask: if negative { u32::MAX } else { 0 }, sign: true }
+    }
+
+    /// The next group of `digits` digits. Values above the group's width
+    /// are impossible from a server; they are taken modulo the width
+    /// rather than panicking.
+    #[inline(always)]
+    fn next(&mut self, digits: usize) -> u32 {
+        let n = DIG2BYTES[digits];
+        let stored = match self.raw.get(self.pos..self.pos + 4) {
+            Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]) >> (32 - 8 * n),
+            _ => self
+                .raw
+                .get(self.pos..self.pos + n)
+                .unwrap_or_default()
+                .iter()
+                .fold(0u32, |v, &b| (v << 8) | u32::from(b)),
+        };
+        let mut value = (stored ^ self.mask) & (u32::MAX >> (32 - 8 * n));
+        if self.sign {
+            self.sign = false;
+            value ^= 0x80 << (8 * (n - 1));
+        }
+        self.pos += n;
+        if value < POW10[digits] {
+            value
+        } else {
+            value % POW10[digits]
+        }
+    }
+}
+
+/// Writes a group of `digits` digits (nine, or fewer for the integer
+/// part's leftover) zero-padded at the start of `out`.
+#[inline(always)]
+fn write_group(out: &mut [u8], value: u32, digits: usize) {
+    if digits == DIGITS_PER_WORD {
+        if let Some(nine) = out.get_mut(..DIGITS_PER_WORD) {
+            if value == 0 {
+                nine.copy_from_slice(b"000000000");
+            } else {
+                write_nine(nine, value);
+            }
+        }
+    } else if let Some(part) = out.get_mut(..digits) {
+        write_digits(part, value);
     }
 }
 
@@ -234,8 +249,29 @@ mod tests {
     fn reference_text(d: &Decimal<'_>) -> String {
         let mut int = String::new();
         let mut frac = String::new();
-        for (value, digits, is_frac) in d.groups() {
-            let digits_text = format!("{:0digits$}", value % POW10[digits]);
+        // The bytes as a positive number with the sign bit cleared, read
+        // group by group a byte at a time.
+        let mut bytes = d.raw().to_vec();
+        if d.negative() {
+            bytes.iter_mut().for_each(|b| *b ^= 0xff);
+        }
+        bytes[0] ^= 0x80;
+        let (intg, scale) = (usize::from(d.precision() - d.scale()), usize::from(d.scale()));
+        let mut groups = Vec::new();
+        if intg % 9 > 0 {
+            groups.push((intg % 9, false));
+        }
+        groups.extend(std::iter::repeat_n((9, false), intg / 9));
+        groups.extend(std::iter::repeat_n((9, true), scale / 9));
+        if scale % 9 > 0 {
+            groups.push((scale % 9, true));
+        }
+        let mut pos = 0;
+        for (digits, is_frac) in groups {
+            let n = DIG2BYTES[digits];
+            let value = bytes[pos..pos + n].iter().fold(0u64, |v, &b| (v << 8) | u64::from(b));
+            pos += n;
+            let digits_text = format!("{:0digits$}", value % 10u64.pow(digits as u32));
             if is_frac {
                 frac.push_str(&digits_text);
             } else {
