@@ -1,7 +1,9 @@
 //! `gapless stream`: flags, the password, signals, and the call into
 //! [`crate::stream`].
 
+use std::fs::File;
 use std::io::{self, BufWriter};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -433,7 +435,7 @@ pub fn run(args: StreamArgs) -> anyhow::Result<i32> {
             ring_status = Some(sink.status());
             Box::new(sink)
         }
-        None => stdout_sink(args.format.unwrap_or(StreamFormat::Text)),
+        None => stdout_sink(args.format.unwrap_or(StreamFormat::Text))?,
     };
     let (replays, positions) = match &args.listen {
         Some(_) => {
@@ -533,24 +535,26 @@ fn open_ring(dir: &Path, args: &StreamArgs, plan: &mut StreamPlan) -> anyhow::Re
 }
 
 /// Prints to stdout in `format`.
-fn stdout_sink(format: StreamFormat) -> Box<dyn Sink> {
-    let out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-    match format {
-        StreamFormat::Raw => Box::new(RawSink::new(out)),
-        StreamFormat::Text => {
-            Box::new(RenderSink::verified(renderer(Format::Text, Options::default(), Box::new(out))))
-        }
+fn stdout_sink(format: StreamFormat) -> anyhow::Result<Box<dyn Sink>> {
+    // Standard output's own file descriptor, written directly: the standard
+    // library's stdout would copy everything once more into its line buffer.
+    let stdout =
+        io::stdout().as_fd().try_clone_to_owned().map(File::from).context("using standard output")?;
+    let buffered = |out: File| BufWriter::with_capacity(1 << 20, out);
+    let rendered = |format, out| -> Box<dyn Sink> {
+        Box::new(RenderSink::verified(renderer(format, Options::default(), Box::new(buffered(out)))))
+    };
+    Ok(match format {
+        // Raw events are written from where they were received, not copied.
+        StreamFormat::Raw => Box::new(RawSink::new(stdout)),
         // JSON lines carry no state between rows: render on several cores.
         StreamFormat::Jsonl if render_threads() > 1 => {
-            Box::new(ParallelJsonlSink::new(out, render_threads()))
+            Box::new(ParallelJsonlSink::new(buffered(stdout), render_threads()))
         }
-        StreamFormat::Jsonl => {
-            Box::new(RenderSink::verified(renderer(Format::Jsonl, Options::default(), Box::new(out))))
-        }
-        StreamFormat::Sql => {
-            Box::new(RenderSink::verified(renderer(Format::Sql, Options::default(), Box::new(out))))
-        }
-    }
+        StreamFormat::Jsonl => rendered(Format::Jsonl, stdout),
+        StreamFormat::Text => rendered(Format::Text, stdout),
+        StreamFormat::Sql => rendered(Format::Sql, stdout),
+    })
 }
 
 async fn wait_for_signal() {

@@ -258,16 +258,26 @@ fn push_cell(out: &mut Vec<u8>, value: &Value<'_>, col: &Column) {
 
 /// A DECIMAL, quoted: digits, a sign and a point need no escaping.
 fn push_decimal(out: &mut Vec<u8>, d: &Decimal<'_>) {
-    out.push(b'"');
-    push_with(out, [0; decimal::TEXT_MAX], |buf| d.write_ascii(buf));
-    out.push(b'"');
+    push_quoted::<{ decimal::TEXT_MAX }, { decimal::TEXT_MAX + 2 }>(out, |text| d.write_ascii(text));
 }
 
 /// A temporal value, quoted.
 fn push_temporal(out: &mut Vec<u8>, t: &Temporal) {
-    out.push(b'"');
-    push_with(out, [0; TEXT_MAX], |buf| t.write_text(buf));
-    out.push(b'"');
+    push_quoted::<TEXT_MAX, { TEXT_MAX + 2 }>(out, |text| t.write_text(text));
+}
+
+/// Appends `"text"`, where `write` fills in the text (at most `N` bytes;
+/// `M` is `N + 2`) and returns its length: quotes and text in one block.
+#[inline(always)]
+fn push_quoted<const N: usize, const M: usize>(out: &mut Vec<u8>, write: impl FnOnce(&mut [u8; N]) -> usize) {
+    push_with(out, [b'"'; M], |block| {
+        let len = match <&mut [u8; N]>::try_from(&mut block[1..=N]) {
+            Ok(text) => write(text).min(N),
+            Err(_) => 0,
+        };
+        block[1 + len] = b'"';
+        len + 2
+    });
 }
 
 fn push_value(out: &mut Vec<u8>, shown: &Shown<'_>) {
