@@ -140,6 +140,14 @@ impl<'a> Cursor<'a> {
     /// Reads an unsigned little-endian integer of `n` bytes (0..=8).
     #[inline]
     pub fn uint_n(&mut self, what: &'static str, n: usize) -> Result<u64> {
+        // With eight bytes to read from, one load and a mask instead of a
+        // loop over the bytes (row values are read this way).
+        if let Some(word) = self.word() {
+            if n <= 8 {
+                self.pos += n;
+                return Ok(u64::from_le_bytes(word) & u64::MAX.checked_shr(64 - 8 * n as u32).unwrap_or(0));
+            }
+        }
         let bytes = self.bytes(what, n)?;
         Ok(le_uint(bytes))
     }
@@ -147,8 +155,20 @@ impl<'a> Cursor<'a> {
     /// Reads an unsigned big-endian integer of `n` bytes (0..=8).
     #[inline]
     pub fn uint_n_be(&mut self, what: &'static str, n: usize) -> Result<u64> {
+        if let Some(word) = self.word() {
+            if n <= 8 {
+                self.pos += n;
+                return Ok(u64::from_be_bytes(word).checked_shr(64 - 8 * n as u32).unwrap_or(0));
+            }
+        }
         let bytes = self.bytes(what, n)?;
         Ok(bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    }
+
+    /// The next eight bytes, when there are that many.
+    #[inline(always)]
+    fn word(&self) -> Option<[u8; 8]> {
+        self.buf.get(self.pos..self.pos + 8).and_then(|w| w.try_into().ok())
     }
 
     /// Borrows the next `n` bytes.
@@ -256,6 +276,29 @@ pub fn le_uint(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_width_integers_near_and_far_from_the_end() {
+        let bytes: Vec<u8> = (1..=20u8).map(|b| b.wrapping_mul(37)).collect();
+        for n in 0..=8usize {
+            for at in 0..=bytes.len() - n {
+                let le = bytes[at..at + n].iter().rev().fold(0u64, |v, &b| (v << 8) | u64::from(b));
+                let be = bytes[at..at + n].iter().fold(0u64, |v, &b| (v << 8) | u64::from(b));
+                let mut c = Cursor::new(&bytes, 0);
+                c.bytes("skip", at).unwrap();
+                assert_eq!(c.uint_n("x", n).unwrap(), le, "le {n} at {at}");
+                assert_eq!(c.offset(), (at + n) as u64);
+                let mut c = Cursor::new(&bytes, 0);
+                c.bytes("skip", at).unwrap();
+                assert_eq!(c.uint_n_be("x", n).unwrap(), be, "be {n} at {at}");
+                assert_eq!(c.remaining(), bytes.len() - at - n);
+            }
+            let mut c = Cursor::new(&bytes[..n.saturating_sub(1)], 0);
+            if n > 0 {
+                assert!(c.uint_n("x", n).is_err() && c.uint_n_be("x", n).is_err());
+            }
+        }
+    }
 
     #[test]
     fn lenenc_forms() {

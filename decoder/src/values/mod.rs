@@ -11,7 +11,7 @@ pub mod decimal;
 pub mod json;
 pub mod temporal;
 
-use crate::cursor::{le_uint, Cursor};
+use crate::cursor::Cursor;
 
 /// "00", "01", … "99": two decimal digits per table lookup, for the text
 /// of numbers in DECIMAL and temporal values (and the renderers' integers).
@@ -338,7 +338,7 @@ pub enum Value<'a> {
 pub fn decode_value<'a>(c: &mut Cursor<'a>, storage: Storage, unsigned: bool) -> Result<Value<'a>> {
     Ok(match storage {
         Storage::Int(n) => {
-            let raw = le_uint(c.bytes("integer value", usize::from(n))?);
+            let raw = c.uint_n("integer value", usize::from(n))?;
             if unsigned {
                 Value::UInt(raw)
             } else {
