@@ -648,7 +648,13 @@ main() {
     ((busy <= 10)) || echo "NOTE: the machine is not idle: treat these numbers as provisional"
     local mariadbd
     mariadbd=$(command -v mariadbd || echo /usr/sbin/mariadbd)
-    echo "versions: $(mariadb-binlog --version | head -n1); server $("$mariadbd" --version | sed 's/.*Ver //'); gapless $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (+ working tree)"
+    local ours
+    if [[ -n ${GAPLESS_BIN:-} ]]; then
+        ours="$GAPLESS (GAPLESS_BIN)"
+    else
+        ours="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (+ working tree)"
+    fi
+    echo "versions: $(mariadb-binlog --version | head -n1); server $("$mariadbd" --version | sed 's/.*Ver //'); gapless $ours"
     local s
     for s in $SETS; do
         bench_set "$s"

@@ -1,7 +1,9 @@
 //! A bounded reader over a byte slice that knows its absolute offset.
 //!
 //! All field reads in the decoder go through [`Cursor`]: nom's `complete`
-//! parsers do the byte work, and the cursor turns their failures into a
+//! parsers do the byte work (integers whose width is only known at run
+//! time, the bulk of row values, are read with one 8-byte load where the
+//! slice has 8 bytes left), and the cursor turns failures into a
 //! [`DecodeError`] that names the field and the absolute offset. No read can
 //! run past the slice it was given, and no length from the input is used to
 //! allocate: slices are borrowed, never copied.
