@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, IoSlice, Write};
-
-use bytes::Bytes;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use gapless_decoder::{Decoder, PayloadEvents};
 
@@ -148,12 +148,18 @@ impl<W: Write> RawSink<W> {
         RawSink { out, started: false, pending: Vec::new(), pending_bytes: 0 }
     }
 
+    /// Writes the gathered events. They are let go of first: after a failed
+    /// write nothing is tried again, so no byte is written twice.
     fn write_pending(&mut self) -> io::Result<()> {
-        let mut slices: Vec<IoSlice<'_>> = self.pending.iter().map(|b| IoSlice::new(b)).collect();
-        write_all_vectored(&mut self.out, &mut slices)?;
-        self.pending.clear();
+        let mut pending = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
-        Ok(())
+        let mut slices: Vec<IoSlice<'_>> = pending.iter().map(|b| IoSlice::new(b)).collect();
+        let written = write_all_vectored(&mut self.out, &mut slices);
+        drop(slices);
+        // The vector's room is kept for the next batch.
+        pending.clear();
+        self.pending = pending;
+        written
     }
 }
 
@@ -417,6 +423,44 @@ mod tests {
         }
         sink.flush().unwrap();
         assert_eq!(sink.out.out, expected);
+    }
+
+    /// Takes 5 bytes, fails once (a disk that filled up), then takes
+    /// everything again (room was made).
+    struct Breaks {
+        out: Vec<u8>,
+        calls: usize,
+    }
+
+    impl Write for Breaks {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            let n = match self.calls {
+                1 => bytes.len().min(5),
+                2 => return Err(io::ErrorKind::StorageFull.into()),
+                _ => bytes.len(),
+            };
+            self.out.extend_from_slice(&bytes[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn raw_sink_never_writes_a_byte_twice_after_a_failed_write() {
+        let mut out = Breaks { out: Vec::new(), calls: 0 };
+        {
+            let mut sink = RawSink::new(&mut out);
+            sink.write(&[received(b"abcdef".to_vec(), false)]).unwrap();
+            assert!(sink.flush().is_err());
+            // Dropped here: nothing is tried again.
+        }
+        // What got out before the failure, and nothing after it.
+        assert_eq!(out.calls, 2);
+        assert!(b"\xfebinabcdef".starts_with(&out.out), "{:?}", out.out);
     }
 
     #[test]
