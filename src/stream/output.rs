@@ -373,20 +373,24 @@ impl<W: Write> Drop for ParallelJsonlSink<W> {
 mod tests {
     use super::*;
 
-    /// Takes at most 7 bytes per call, and fails every third call as
-    /// interrupted: every partial and retried write.
-    struct Trickle {
+    /// A writer whose `take` decides, from the call's number (from 1) and
+    /// the bytes offered, how many it takes or how it fails.
+    struct Scripted {
         out: Vec<u8>,
         calls: usize,
+        take: fn(usize, usize) -> io::Result<usize>,
     }
 
-    impl Write for Trickle {
+    impl Scripted {
+        fn new(take: fn(usize, usize) -> io::Result<usize>) -> Self {
+            Scripted { out: Vec::new(), calls: 0, take }
+        }
+    }
+
+    impl Write for Scripted {
         fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
             self.calls += 1;
-            if self.calls.is_multiple_of(3) {
-                return Err(io::ErrorKind::Interrupted.into());
-            }
-            let n = bytes.len().min(7);
+            let n = (self.take)(self.calls, bytes.len())?.min(bytes.len());
             self.out.extend_from_slice(&bytes[..n]);
             Ok(n)
         }
@@ -410,7 +414,12 @@ mod tests {
 
     #[test]
     fn raw_sink_writes_magic_and_events_in_order_but_not_resent_ones() {
-        let mut sink = RawSink::new(Trickle { out: Vec::new(), calls: 0 });
+        // At most 7 bytes per call, and every third call interrupted: every
+        // partial and retried write.
+        let mut sink = RawSink::new(Scripted::new(|call, offered| match call % 3 {
+            0 => Err(io::ErrorKind::Interrupted.into()),
+            _ => Ok(offered.min(7)),
+        }));
         let mut expected = gapless_decoder::header::BINLOG_MAGIC.to_vec();
         // More events than one vectored write takes, of many sizes (empty too).
         for i in 0..3000usize {
@@ -425,33 +434,14 @@ mod tests {
         assert_eq!(sink.out.out, expected);
     }
 
-    /// Takes 5 bytes, fails once (a disk that filled up), then takes
-    /// everything again (room was made).
-    struct Breaks {
-        out: Vec<u8>,
-        calls: usize,
-    }
-
-    impl Write for Breaks {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.calls += 1;
-            let n = match self.calls {
-                1 => bytes.len().min(5),
-                2 => return Err(io::ErrorKind::StorageFull.into()),
-                _ => bytes.len(),
-            };
-            self.out.extend_from_slice(&bytes[..n]);
-            Ok(n)
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn raw_sink_never_writes_a_byte_twice_after_a_failed_write() {
-        let mut out = Breaks { out: Vec::new(), calls: 0 };
+        // 5 bytes, then a disk that filled up, then room again.
+        let mut out = Scripted::new(|call, offered| match call {
+            1 => Ok(offered.min(5)),
+            2 => Err(io::ErrorKind::StorageFull.into()),
+            _ => Ok(offered),
+        });
         {
             let mut sink = RawSink::new(&mut out);
             sink.write(&[received(b"abcdef".to_vec(), false)]).unwrap();
