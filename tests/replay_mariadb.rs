@@ -576,3 +576,71 @@ fn minimal_row_metadata_takes_column_names_from_the_target() {
     assert_eq!(r1.value("SELECT @@gtid_binlog_pos"), last);
     let _ = std::fs::remove_dir_all(&ring);
 }
+
+/// A target whose max_allowed_packet is smaller than a transaction gets it
+/// in several queries inside its BEGIN … COMMIT (sql mode) or in smaller
+/// BINLOG statements (binlog mode). A single statement longer than that
+/// stops the replay at its transaction, with nothing of it applied (a part
+/// already sent is rolled back) and the setting named; once it is raised,
+/// a second run goes on.
+#[test]
+fn transactions_larger_than_the_targets_max_allowed_packet() {
+    if !mariadb_here() {
+        return;
+    }
+    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL"];
+    let [p, t_sql, t_binlog] = <[Server; 3]>::try_from(common::server::start_all(&[
+        ("rpacket", 1, 25500, &opts),
+        ("rpacketsql", 2, 25600, &opts),
+        ("rpacketbin", 3, 25700, &opts),
+    ]))
+    .ok()
+    .expect("three servers");
+    p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    let ring = ring_dir("packet");
+    let mut sidecar = sidecar_from_start(&p, &ring, "rpacketsidecar");
+    p.sql(
+        "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB; \
+         CREATE TABLE d.b (id INT PRIMARY KEY, data MEDIUMBLOB) ENGINE=InnoDB;",
+    );
+    // About 650 KB and 800 KB of SQL, and a small one.
+    p.sql("USE d; INSERT INTO d.t SELECT seq, REPEAT(CHAR(97 + seq % 26), 150) FROM seq_1_to_4000;");
+    p.sql("UPDATE d.t SET v = CONCAT('u', v) WHERE id % 2 = 0;");
+    p.sql("INSERT INTO d.t VALUES (5000, 'small');");
+    let before_big_row = p.value("SELECT @@gtid_binlog_pos");
+    // 2 000 rows, then one row of 300 000 bytes: 600 KB as SQL, 400 KB as
+    // a BINLOG statement.
+    p.sql(
+        "USE d; BEGIN; INSERT INTO d.t SELECT seq, REPEAT('z', 150) FROM seq_6001_to_8000; \
+         INSERT INTO d.b VALUES (1, REPEAT('x', 300000)); COMMIT;",
+    );
+    p.sql("INSERT INTO d.t VALUES (9000, 'last');");
+    let last = p.value("SELECT @@gtid_binlog_pos");
+    wait_ring_holds(&ring, &last);
+    assert_eq!(sidecar.stop(), 0, "{}", sidecar.log());
+    let table_sums = "CHECKSUM TABLE d.t, d.b";
+
+    for (target, mode) in [(&t_sql, "sql"), (&t_binlog, "binlog")] {
+        create_apply_user(target);
+        target.sql("SET GLOBAL max_allowed_packet = 262144;");
+        let out = replay(&ring, target, &["--after-gtid", "", "--mode", mode]);
+        let log = stderr(&out);
+        assert!(!out.status.success(), "{mode}: the 300 000-byte row cannot fit: {log}");
+        assert!(
+            log.contains("max_allowed_packet = 262144") && log.contains("SET GLOBAL max_allowed_packet = "),
+            "{mode}: {log}"
+        );
+        // Everything before the big row's transaction, nothing of it.
+        assert_eq!(target.value("SELECT @@gtid_binlog_pos"), before_big_row, "{mode}: {log}");
+        assert_eq!(target.value("SELECT COUNT(*) FROM d.t"), "4001", "{mode}");
+        assert_eq!(target.value("SELECT COUNT(*) FROM d.t WHERE v LIKE 'u%'"), "2000", "{mode}");
+        assert_eq!(target.value("SELECT COUNT(*) FROM d.b"), "0", "{mode}");
+
+        target.sql("SET GLOBAL max_allowed_packet = 1048576;");
+        let out = replay(&ring, target, &["--auto", "--mode", mode]);
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        assert_eq!(target.value("SELECT @@gtid_binlog_pos"), last, "{mode}");
+        assert_eq!(target.sql(table_sums), p.sql(table_sums), "{mode}");
+    }
+    let _ = std::fs::remove_dir_all(&ring);
+}

@@ -15,18 +15,35 @@ use gapless_decoder::{Decoder, EventData};
 
 use crate::stream::Received;
 
-/// The statements of one transaction, or `None` when it holds events that
-/// only SQL can carry (then it is rendered as SQL). They are sent one by
-/// one inside the transaction: MariaDB 10.11 ends a multi-statement
+/// The statements of one transaction, made one at a time as they are
+/// sent (a large transaction is never held whole as base64). They are sent
+/// one by one inside the transaction: MariaDB 10.11 ends a multi-statement
 /// response early after a `BINLOG` statement (its OK lacks the "more
 /// results" flag), which would leave the client out of step.
-pub fn statements(format: Option<&Received>, unit: &[Received], gtid: &str) -> Option<Vec<String>> {
+pub struct Statements<'a> {
+    gtid: &'a str,
+    format: &'a [u8],
+    /// The events of each `BINLOG` statement after the format's.
+    chunks: Vec<Vec<&'a [u8]>>,
+}
+
+/// Plans the statements of `unit`, or gives `None` when it holds events
+/// that only SQL can carry (then it is rendered as SQL).
+pub fn statements<'a>(
+    format: Option<&'a Received>,
+    unit: &'a [Received],
+    gtid: &'a str,
+    max_statement: usize,
+) -> Option<Statements<'a>> {
     let format = format?;
     let mut decoder = Decoder::new();
     decoder.decode(format.offset, &format.bytes).ok()?;
-    // Row events in `BINLOG` statements of at most CHUNK_BYTES (a large
-    // transaction would pass max_allowed_packet in one); each statement
-    // starts with the transaction's table maps seen so far.
+    // Row events in `BINLOG` statements of at most CHUNK_BYTES, and short
+    // enough for the target's max_allowed_packet (a large transaction
+    // would pass it in one); each statement starts with the transaction's
+    // table maps seen so far. One event is never cut: a longer statement is
+    // left for the caller to refuse.
+    let chunk_bytes = CHUNK_BYTES.min(events_within(max_statement));
     let mut chunks: Vec<Vec<&[u8]>> = vec![Vec::new()];
     let mut maps: Vec<&[u8]> = Vec::new();
     let mut size = 0;
@@ -41,7 +58,7 @@ pub fn statements(format: Option<&Received>, unit: &[Received], gtid: &str) -> O
                 size += r.bytes.len();
             }
             EventData::Rows(_) => {
-                if size + r.bytes.len() > CHUNK_BYTES && size > 0 {
+                if size + r.bytes.len() > chunk_bytes && size > 0 {
                     chunks.push(maps.clone());
                     size = maps.iter().map(|m| m.len()).sum();
                 }
@@ -54,22 +71,46 @@ pub fn statements(format: Option<&Received>, unit: &[Received], gtid: &str) -> O
     if chunks[0].is_empty() {
         return None;
     }
-    let mut sql = Vec::with_capacity(6);
-    let mysql_gtid = gtid.contains(':');
-    sql.extend(gtid_statement(gtid));
-    sql.push("BEGIN".to_string());
-    sql.push(binlog_statement(std::iter::once(&format.bytes[..])));
-    sql.extend(chunks.into_iter().map(|c| binlog_statement(c.into_iter())));
-    sql.push("COMMIT".to_string());
-    if mysql_gtid {
-        sql.push("SET @@session.gtid_next='AUTOMATIC'".to_string());
+    Some(Statements { gtid, format: &format.bytes, chunks })
+}
+
+impl Statements<'_> {
+    /// The length of the longest statement.
+    pub fn longest(&self) -> usize {
+        let events = self.chunks.iter().map(|c| c.iter().map(|e| e.len()).sum());
+        std::iter::once(self.format.len()).chain(events).map(statement_len).max().unwrap_or(0)
     }
-    Some(sql)
+
+    /// The statements in order: the GTID, `BEGIN`, the format, the events,
+    /// `COMMIT` (and for MySQL the GTID back to automatic).
+    pub fn iter(&self) -> impl Iterator<Item = String> + '_ {
+        let mysql_gtid = self.gtid.contains(':');
+        let head = gtid_statement(self.gtid).into_iter().chain(["BEGIN".to_string()]);
+        let events = std::iter::once(vec![self.format]).chain(self.chunks.iter().cloned());
+        let tail = ["COMMIT".to_string()]
+            .into_iter()
+            .chain(mysql_gtid.then(|| "SET @@session.gtid_next='AUTOMATIC'".to_string()));
+        head.chain(events.map(|c| binlog_statement(c.into_iter()))).chain(tail)
+    }
 }
 
 /// Bytes of events per `BINLOG` statement, at most (about 5.4 MB of
 /// base64, under the 16 MB `max_allowed_packet` MariaDB has by default).
 const CHUNK_BYTES: usize = 4 << 20;
+
+/// Bytes of events whose `BINLOG '…'` statement is at most `statement`
+/// bytes long (base64 makes 4 of every 3).
+fn events_within(statement: usize) -> usize {
+    statement.saturating_sub(BINLOG_QUOTES.len() + 1) / 4 * 3
+}
+
+/// The length of the `BINLOG '…'` statement of `events` bytes.
+fn statement_len(events: usize) -> usize {
+    BINLOG_QUOTES.len() + events.div_ceil(3) * 4 + 1
+}
+
+/// The statement around the base64 text: `BINLOG '` and a closing quote.
+const BINLOG_QUOTES: &str = "BINLOG '";
 
 /// `SET` of the transaction's original GTID.
 fn gtid_statement(gtid: &str) -> Option<String> {
@@ -86,8 +127,27 @@ fn gtid_statement(gtid: &str) -> Option<String> {
 /// One `BINLOG` statement with the events, base64 encoded back to back.
 fn binlog_statement<'a>(events: impl Iterator<Item = &'a [u8]>) -> String {
     let bytes: Vec<u8> = events.flat_map(|e| e.iter().copied()).collect();
-    let mut sql = String::from("BINLOG '");
+    let mut sql = String::from(BINLOG_QUOTES);
     base64::engine::general_purpose::STANDARD.encode_string(&bytes, &mut sql);
     sql.push('\'');
     sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_within_a_length_make_a_statement_of_at_most_that_length() {
+        for max in [0, 1, 8, 9, 10, 12, 13, 14, 100, 1023, 1024, 261_120, 4 << 20] {
+            let n = events_within(max);
+            let fits = vec![0xab_u8; n];
+            let statement = binlog_statement(std::iter::once(&fits[..]));
+            assert_eq!(statement.len(), statement_len(n));
+            assert!(statement.len() <= max || n == 0, "{max}: {n} bytes make {}", statement.len());
+            // Three bytes more always make a longer one.
+            let more = vec![0xab_u8; n + 3];
+            assert!(binlog_statement(std::iter::once(&more[..])).len() > max, "{max}");
+        }
+    }
 }

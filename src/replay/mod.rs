@@ -9,9 +9,11 @@
 //!   GTID state) or given; a transaction in it is skipped, so a second run
 //!   applies nothing;
 //! - each transaction keeps its original GTID and goes through the
-//!   target's binlog (never `sql_log_bin=0`), all or nothing: it is sent as
-//!   one multi-statement query, and the first error rolls it back and stops
-//!   the run, naming the transaction and the server's error;
+//!   target's binlog (never `sql_log_bin=0`), all or nothing: it is sent in
+//!   multi-statement queries (several transactions in one, or a large one
+//!   across several, each within the target's `max_allowed_packet`), and
+//!   the first error rolls it back and stops the run, naming the
+//!   transaction and the server's error;
 //! - the ring must cover what the target lacks: a gap between the target's
 //!   position and the ring's first transaction of a domain stops the run
 //!   before anything is applied.
@@ -217,6 +219,10 @@ pub enum ReplayError {
         /// What failed.
         error: Box<SinkError>,
     },
+    /// A statement of a transaction is longer than the target takes in
+    /// one query; nothing of the transaction was applied.
+    #[error(transparent)]
+    TooLarge(Box<TooLarge>),
     /// The ring does not hold what the target lacks.
     #[error(
         "the ring does not cover what {target} lacks: it has executed {executed} in domain/source \
@@ -265,6 +271,34 @@ pub enum ReplayError {
     /// settings.
     #[error("{0}")]
     Durability(String),
+}
+
+/// A statement longer than the target's `max_allowed_packet` takes.
+#[derive(Debug, Error)]
+#[error(
+    "transaction {gtid} ({file}:{start}) needs a statement of {bytes} bytes ({what}), more than {target} \
+     takes in one query (max_allowed_packet = {max_allowed_packet}); nothing of it was applied and the \
+     replay stopped there, after {applied} transaction(s). Raise it on the target (SET GLOBAL \
+     max_allowed_packet = {}) and run the replay again",
+    packet_for(*.bytes)
+)]
+pub struct TooLarge {
+    /// The transaction's GTID.
+    pub gtid: String,
+    /// Binlog file.
+    pub file: String,
+    /// Position of its first event.
+    pub start: u64,
+    /// Which statement: `BINLOG`, or the event it is for.
+    pub what: String,
+    /// Its length.
+    pub bytes: usize,
+    /// The target's setting.
+    pub max_allowed_packet: usize,
+    /// The target.
+    pub target: String,
+    /// How many transactions were applied before it.
+    pub applied: usize,
 }
 
 /// Runs the replay; with `dry_run` the SQL goes to `out` instead.
@@ -337,6 +371,10 @@ async fn apply_all(
         check_covers_position(reader, file, *position, &target)?;
     }
 
+    let max_query = match conn.as_deref_mut().filter(|_| !plan.dry_run) {
+        Some(c) => max_query_bytes(c).await?,
+        None => usize::MAX,
+    };
     // One renderer for the run, on the one connection: the session set-up
     // (character set, time zone, default database, sql_mode) is sent once
     // and then only when it changes. It sees only the transactions that are
@@ -402,14 +440,9 @@ async fn apply_all(
                     check_no_gap(executed, &gtid, &target, &mut checked_sources)?;
                 }
             }
-            if let Some(limit) = plan.deadline {
-                if started.elapsed() >= limit {
-                    // What was rendered is not sent: stop cleanly here.
-                    return Err(ReplayError::Deadline {
-                        seconds: limit.as_secs_f64(),
-                        applied: report.applied.len(),
-                    });
-                }
+            if past(plan.deadline, started) {
+                // What was rendered is not sent: stop cleanly here.
+                return Err(deadline_error(plan.deadline, &report));
             }
             let applied = Applied {
                 gtid: gtid.clone(),
@@ -419,7 +452,7 @@ async fn apply_all(
                 row_events: unit.records.iter().filter(|r| is_rows(r.event)).count() as u64,
             };
             let binlog = match plan.mode {
-                Mode::Binlog => binlog::statements(format.as_ref(), &received, &gtid),
+                Mode::Binlog => binlog::statements(format.as_ref(), &received, &gtid, max_query),
                 Mode::Sql => None,
             };
             match binlog {
@@ -427,7 +460,12 @@ async fn apply_all(
                 // is batched before them.
                 Some(statements) => {
                     apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
-                    apply.one_by_one(&statements, applied, &mut report, &names).await?;
+                    if statements.longest() > max_query {
+                        apply.settle(&mut report, &names).await?;
+                        let longest = statements.longest();
+                        return Err(too_large(&applied, "BINLOG", longest, max_query, &target, &report));
+                    }
+                    apply.one_by_one(statements.iter(), applied, &mut report, &names).await?;
                 }
                 None => {
                     let missing = tables_without_names(format.as_ref(), &received, &names);
@@ -448,16 +486,35 @@ async fn apply_all(
                         sink.write(std::slice::from_ref(f)).map_err(fail)?;
                         format_fed = true;
                     }
-                    sink.write(&received).map_err(fail)?;
-                    sink.flush().map_err(fail)?;
-                    let sql = String::from_utf8_lossy(&buf.take()).into_owned();
                     // A transaction without a GTID cannot be told applied or
                     // not after a failure: it goes alone.
                     let alone = gtid.is_empty();
                     if alone {
                         apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
                     }
-                    batch.push(sql, applied, received);
+                    batch.begin(applied.clone(), received.clone());
+                    // Event by event: a large transaction is cut between
+                    // statements, every query within max_allowed_packet.
+                    for r in &received {
+                        sink.write(std::slice::from_ref(r)).map_err(fail)?;
+                        sink.flush().map_err(fail)?;
+                        let sql = String::from_utf8(buf.take())
+                            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                        if sql.len() > max_query {
+                            apply.abandon(&mut batch, &mut report, format.as_ref(), &names).await?;
+                            let what = format!("for its {}", describe_event(r));
+                            return Err(too_large(&applied, &what, sql.len(), max_query, &target, &report));
+                        }
+                        if !batch.sql.is_empty() && batch.sql.len() + sql.len() > max_query.min(BATCH_BYTES) {
+                            if batch.open_sent() && past(plan.deadline, started) {
+                                apply.abandon(&mut batch, &mut report, format.as_ref(), &names).await?;
+                                return Err(deadline_error(plan.deadline, &report));
+                            }
+                            apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
+                        }
+                        batch.sql.push_str(&sql);
+                    }
+                    batch.commit();
                     if alone || batch.full() {
                         apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
                     }
@@ -469,29 +526,66 @@ async fn apply_all(
     }
     .await;
     let settled = apply.settle(&mut report, &names).await;
+    if outcome.is_err() || settled.is_err() {
+        // A transaction cut off after part of it was sent is not left
+        // open: a statement that commits implicitly (the FLUSH that puts
+        // durability back) would commit it half done.
+        if let Some(c) = apply.conn.as_deref_mut().filter(|_| !plan.dry_run) {
+            let _ = c.query("ROLLBACK").await;
+        }
+    }
     settled.and(outcome)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-/// Transactions rendered and not sent yet: several go in one round trip.
+/// SQL rendered and not sent yet: several transactions go in one round
+/// trip, and a large one is sent in several, inside its BEGIN … COMMIT.
 #[derive(Default)]
 struct Batch {
     sql: String,
+    /// The transactions whose COMMIT is in `sql`.
     transactions: Vec<Applied>,
     /// Their events, to find the failing one after an error.
     units: Vec<Vec<Received>>,
+    /// The transaction being rendered, whose COMMIT is not in `sql` yet.
+    open: Option<Open>,
+    /// Where its text starts in `sql`.
+    open_at: usize,
 }
 
-/// Transactions per round trip, and bytes of SQL, at most.
+/// A transaction begun and not committed yet, with its events.
+#[derive(Clone)]
+struct Open {
+    applied: Applied,
+    unit: Vec<Received>,
+    /// Part of it was sent: the target is inside it.
+    sent: bool,
+}
+
+/// Transactions per round trip, and bytes of SQL, at most: a larger
+/// transaction is cut at a statement into round trips of about this size,
+/// so the target runs one while the next is rendered.
 const BATCH_TRANSACTIONS: usize = 64;
 const BATCH_BYTES: usize = 1 << 20;
 
 impl Batch {
-    fn push(&mut self, sql: String, applied: Applied, unit: Vec<Received>) {
-        self.sql.push_str(&sql);
-        self.transactions.push(applied);
-        self.units.push(unit);
+    fn begin(&mut self, applied: Applied, unit: Vec<Received>) {
+        debug_assert!(self.open.is_none(), "one transaction at a time");
+        self.open = Some(Open { applied, unit, sent: false });
+        self.open_at = self.sql.len();
+    }
+
+    /// Whether the target is inside the open transaction.
+    fn open_sent(&self) -> bool {
+        self.open.as_ref().is_some_and(|o| o.sent)
+    }
+
+    fn commit(&mut self) {
+        if let Some(open) = self.open.take() {
+            self.transactions.push(open.applied);
+            self.units.push(open.unit);
+        }
     }
 
     fn full(&self) -> bool {
@@ -515,6 +609,8 @@ struct InFlight {
     sql: String,
     transactions: Vec<Applied>,
     units: Vec<Vec<Received>>,
+    /// The transaction it holds the beginning or a middle part of.
+    open: Option<Open>,
     /// The FORMAT_DESCRIPTION its events were rendered under.
     format: Option<Received>,
 }
@@ -529,10 +625,10 @@ fn progressed(progress: Option<&std::sync::atomic::AtomicUsize>, report: &Report
 impl Applier<'_> {
     /// Sends a batch as one multi-statement query, after the answer to the
     /// one before it. The target runs it while the caller renders the
-    /// next: [`Self::settle`] reads its answer. Each transaction in it is
-    /// whole (BEGIN … COMMIT); after an error the target's GTIDs say which
-    /// of them committed before the failing one, which is rolled back and
-    /// named.
+    /// next: [`Self::settle`] reads its answer. Its transactions are whole
+    /// (BEGIN … COMMIT), but for the last, which may go on in the next
+    /// batch; after an error the target's GTIDs say which of them committed
+    /// before the failing one, which is rolled back and named.
     async fn send(
         &mut self,
         batch: &mut Batch,
@@ -541,12 +637,17 @@ impl Applier<'_> {
         names: &SharedColumnNames,
     ) -> Result<(), ReplayError> {
         self.settle(report, names).await?;
-        if batch.transactions.is_empty() {
+        if batch.sql.is_empty() {
             return Ok(());
         }
         let sql = std::mem::take(&mut batch.sql);
         let transactions = std::mem::take(&mut batch.transactions);
         let units = std::mem::take(&mut batch.units);
+        let open = batch.open.clone();
+        if let Some(o) = batch.open.as_mut() {
+            o.sent = true;
+            batch.open_at = 0;
+        }
         let Some(c) = self.conn.as_deref_mut().filter(|_| !self.dry_run) else {
             self.out.write_all(sql.as_bytes())?;
             report.applied.extend(transactions);
@@ -554,7 +655,7 @@ impl Applier<'_> {
             return Ok(());
         };
         let sent = c.start_query(&sql).await;
-        let in_flight = InFlight { sql, transactions, units, format: format.cloned() };
+        let in_flight = InFlight { sql, transactions, units, open, format: format.cloned() };
         match sent {
             Ok(()) => {
                 self.in_flight = Some(in_flight);
@@ -580,6 +681,26 @@ impl Applier<'_> {
         }
     }
 
+    /// Gives up the transaction being rendered. What the batch holds
+    /// before it is applied; when part of it was sent, the target's copy
+    /// is rolled back.
+    async fn abandon(
+        &mut self,
+        batch: &mut Batch,
+        report: &mut Report,
+        format: Option<&Received>,
+        names: &SharedColumnNames,
+    ) -> Result<(), ReplayError> {
+        let Some(open) = batch.open.take() else { return Ok(()) };
+        batch.sql.truncate(batch.open_at);
+        self.send(batch, report, format, names).await?;
+        self.settle(report, names).await?;
+        if let (true, Some(c)) = (open.sent, self.conn.as_deref_mut().filter(|_| !self.dry_run)) {
+            c.query("ROLLBACK").await?;
+        }
+        Ok(())
+    }
+
     /// After a batch failed: rolls back, counts what committed before the
     /// failing transaction, and names it and its event.
     async fn failed(
@@ -602,7 +723,11 @@ impl Applier<'_> {
             }
         }
         progressed(self.progress, report);
-        let (t, unit) = failed.expect("a failed batch has a transaction that did not commit");
+        // Every transaction that ends in the batch committed: the one it
+        // holds a part of failed.
+        let Some((t, unit)) = failed.or(batch.open.map(|o| (o.applied, o.unit))) else {
+            return Err(ReplayError::Client(error));
+        };
         let (event, error) = match failing_event(c, batch.format.as_ref(), names, &unit).await {
             Some((event, again)) => (Some(event), again),
             None => (None, error),
@@ -621,7 +746,7 @@ impl Applier<'_> {
     /// Sends a transaction's statements one by one; rolls back on error.
     async fn one_by_one(
         &mut self,
-        statements: &[String],
+        statements: impl Iterator<Item = String>,
         t: Applied,
         report: &mut Report,
         names: &SharedColumnNames,
@@ -634,19 +759,34 @@ impl Applier<'_> {
                 }
             }
             Some(c) => {
-                for sql in statements {
-                    if let Err(error) = c.query(sql).await {
-                        let _ = c.query("ROLLBACK").await;
-                        return Err(ReplayError::Apply {
-                            gtid: t.gtid,
-                            event: None,
-                            file: t.file,
-                            start: t.start,
-                            target: self.target.to_string(),
-                            error: Box::new(error),
-                            applied: report.applied.len(),
-                        });
+                // Each statement is made while the target runs the one
+                // before it.
+                let sent: Result<(), ClientError> = async {
+                    let mut running: Option<String> = None;
+                    for sql in statements {
+                        if let Some(before) = running.take() {
+                            c.finish_query(&before).await?;
+                        }
+                        c.start_query(&sql).await?;
+                        running = Some(sql);
                     }
+                    match running {
+                        Some(last) => c.finish_query(&last).await.map(drop),
+                        None => Ok(()),
+                    }
+                }
+                .await;
+                if let Err(error) = sent {
+                    let _ = c.query("ROLLBACK").await;
+                    return Err(ReplayError::Apply {
+                        gtid: t.gtid,
+                        event: None,
+                        file: t.file,
+                        start: t.start,
+                        target: self.target.to_string(),
+                        error: Box::new(error),
+                        applied: report.applied.len(),
+                    });
                 }
                 log_applied(std::slice::from_ref(&t));
             }
@@ -667,10 +807,6 @@ async fn failing_event(
     names: &SharedColumnNames,
     unit: &[Received],
 ) -> Option<(String, ClientError)> {
-    let describe = |r: &Received| {
-        let name = gapless_decoder::EventType(r.bytes[4]).name().unwrap_or("unknown");
-        format!("{name} event at {}:{}", r.file, r.offset)
-    };
     let buf = SharedBuf::default();
     let render = SqlRender::new(Box::new(buf.clone()) as Box<dyn Write>, true)
         .with_column_names(names.clone())
@@ -694,13 +830,73 @@ async fn failing_event(
             return None;
         }
         if let Err(e) = c.query(text).await {
-            found = Some((describe(r), e));
+            found = Some((describe_event(r), e));
             break;
         }
     }
     let _ = c.query("ROLLBACK").await;
     found
 }
+
+/// "ROWS_EVENT… event at FILE:POS", for messages.
+fn describe_event(r: &Received) -> String {
+    let name = r.bytes.get(4).and_then(|&t| gapless_decoder::EventType(t).name()).unwrap_or("unknown");
+    format!("{name} event at {}:{}", r.file, r.offset)
+}
+
+/// Whether the deadline, if any, has passed.
+fn past(deadline: Option<Duration>, started: Instant) -> bool {
+    deadline.is_some_and(|limit| started.elapsed() >= limit)
+}
+
+fn deadline_error(deadline: Option<Duration>, report: &Report) -> ReplayError {
+    ReplayError::Deadline {
+        seconds: deadline.unwrap_or_default().as_secs_f64(),
+        applied: report.applied.len(),
+    }
+}
+
+/// The error for a statement longer than the target takes in one query.
+fn too_large(
+    t: &Applied,
+    what: &str,
+    bytes: usize,
+    max_query: usize,
+    target: &str,
+    report: &Report,
+) -> ReplayError {
+    ReplayError::TooLarge(Box::new(TooLarge {
+        gtid: t.gtid.clone(),
+        file: t.file.clone(),
+        start: t.start,
+        what: what.to_string(),
+        bytes,
+        max_allowed_packet: max_query.saturating_add(QUERY_MARGIN),
+        target: target.to_string(),
+        applied: report.applied.len(),
+    }))
+}
+
+/// A `max_allowed_packet` that takes a statement of `bytes`: the next
+/// power of two with room for the framing.
+fn packet_for(bytes: usize) -> usize {
+    let needed = bytes.saturating_add(QUERY_MARGIN);
+    needed.checked_next_power_of_two().unwrap_or(needed)
+}
+
+/// Bytes of a query the target takes: its `max_allowed_packet`, less room
+/// for the command byte and packet framing.
+async fn max_query_bytes(c: &mut Connection) -> Result<usize, ReplayError> {
+    let text = c.query_value("SELECT @@session.max_allowed_packet").await?.unwrap_or_default();
+    let packet = text.trim().parse().unwrap_or_else(|_| {
+        warn!(target = %c.addr(), value = %text, "max_allowed_packet is not a number; taking 4 MiB");
+        4 << 20
+    });
+    Ok(usize::saturating_sub(packet, QUERY_MARGIN).max(1))
+}
+
+/// What [`max_query_bytes`] leaves off `max_allowed_packet`.
+const QUERY_MARGIN: usize = 1024;
 
 fn log_applied(transactions: &[Applied]) {
     if let (Some(first), Some(last)) = (transactions.first(), transactions.last()) {

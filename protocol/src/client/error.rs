@@ -35,6 +35,20 @@ pub enum ClientError {
     Silent { addr: String, after: Duration },
 }
 
+/// The statement as an error shows it: whole when short, otherwise its
+/// start and its length (a batch or a `BINLOG` statement can be megabytes).
+pub(crate) fn shown_query(sql: &str) -> String {
+    const SHOWN: usize = 500;
+    if sql.len() <= SHOWN {
+        return sql.to_string();
+    }
+    let mut end = SHOWN;
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &sql[..end], sql.len())
+}
+
 impl ClientError {
     /// The server's error, when the server sent one.
     pub fn server_error(&self) -> Option<&ServerError> {
@@ -61,5 +75,26 @@ impl ClientError {
             }
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_query;
+
+    #[test]
+    fn long_statements_are_shown_by_their_start_and_length() {
+        assert_eq!(shown_query("SELECT 1"), "SELECT 1");
+        let short = "x".repeat(500);
+        assert_eq!(shown_query(&short), short);
+        let long = format!("INSERT INTO t VALUES {}", "(1),".repeat(100_000));
+        let shown = shown_query(&long);
+        assert!(shown.starts_with("INSERT INTO t VALUES (1),"), "{shown}");
+        assert!(shown.ends_with(&format!("… ({} bytes in all)", long.len())), "{shown}");
+        assert!(shown.len() < 600);
+        // Never cut inside a character.
+        let emoji = "😀".repeat(200);
+        let shown = shown_query(&emoji);
+        assert!(shown.starts_with(&"😀".repeat(125)), "{shown}");
     }
 }

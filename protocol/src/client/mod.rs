@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, warn};
 
+use error::shown_query;
 pub use error::ClientError;
 pub use stream::{BinlogStream, StreamEvent};
 
@@ -325,7 +326,7 @@ impl Connection {
                 Ok(Progress::NeedMore) => {}
                 Ok(Progress::Done(result)) => return Ok(result),
                 Err(QueryError::Server(error)) => {
-                    return Err(ClientError::Query { addr: self.addr.clone(), sql: sql.to_string(), error })
+                    return Err(ClientError::Query { addr: self.addr.clone(), sql: shown_query(sql), error })
                 }
                 Err(QueryError::Protocol(e)) => return Err(self.protocol(e)),
             }
