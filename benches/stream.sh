@@ -6,7 +6,7 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-Usage: benches/stream.sh [--no-build] [--repeat N] [--sets "mixed sysbench"] [--accept-busy] [--perf DIR]
+Usage: benches/stream.sh [--no-build] [--repeat N] [--sets "mixed sysbench"] [--accept-busy] [--perf DIR] [--perf-stat DIR]
 
 1. Data: the binlog data sets of benches/compare.sh ($BENCH_DATA/<set>/ with
    files.txt); made with `benches/compare.sh --data-only` when missing.
@@ -55,6 +55,11 @@ Options:
   --accept-busy   keep runs during which other processes were busy
   --perf DIR      afterwards, one more run of each gapless format under
                   `perf record -e cpu-clock -g`, data and a report in DIR
+  --perf-stat DIR afterwards, N more runs of each gapless format (taking
+                  turns) under `perf stat -e task-clock,page-faults,
+                  context-switches`; prints the CPU time and page faults of
+                  each (less noisy than wall time on a shared VM; with
+                  GAPLESS_BIN, to compare two builds)
   -h, --help      this text
 
 Environment:
@@ -86,6 +91,7 @@ QUIET_WAIT=${QUIET_WAIT:-900}
 SETS="mixed"
 BUILD=1
 PERF_DIR=""
+PERF_STAT_DIR=""
 
 while (($#)); do
     case $1 in
@@ -94,6 +100,7 @@ while (($#)); do
     --repeat) REPEAT=${2:?--repeat needs a number}; shift ;;
     --sets) SETS=${2:?--sets needs a list}; shift ;;
     --perf) PERF_DIR=${2:?--perf needs a directory}; shift ;;
+    --perf-stat) PERF_STAT_DIR=${2:?--perf-stat needs a directory}; shift ;;
     --accept-busy) MAX_OTHER=off ;;
     *) echo "stream.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -101,6 +108,7 @@ while (($#)); do
 done
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "stream.sh: --repeat must be a positive number" >&2; exit 2; }
 [[ -z $PERF_DIR || $PERF_DIR == /* ]] || PERF_DIR=$PWD/$PERF_DIR
+[[ -z $PERF_STAT_DIR || $PERF_STAT_DIR == /* ]] || PERF_STAT_DIR=$PWD/$PERF_STAT_DIR
 
 log() { printf '[stream.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { echo "stream.sh: $*" >&2; exit 1; }
@@ -125,7 +133,7 @@ ensure_packages() {
     command -v mariadb-binlog >/dev/null 2>&1 || need+=(mariadb-client)
     command -v ss >/dev/null 2>&1 || need+=(iproute2)
     command -v python3 >/dev/null 2>&1 || need+=(python3)
-    [[ -z $PERF_DIR ]] || command -v perf >/dev/null 2>&1 || need+=(linux-perf)
+    [[ -z $PERF_DIR$PERF_STAT_DIR ]] || command -v perf >/dev/null 2>&1 || need+=(linux-perf)
     install_missing "${need[@]}"
 }
 
@@ -616,6 +624,19 @@ bench_set() {
             perf report -i "$PERF_DIR/$set-$fmt.data" --no-children --sort dso,sym -g none --percent-limit 0.5 --stdio \
                 >"$PERF_DIR/$set-$fmt.txt" 2>/dev/null || true
             log "$set: $PERF_DIR/$set-$fmt.data (report: $PERF_DIR/$set-$fmt.txt; ${SECS} s under perf)"
+        done
+    fi
+    if [[ -n $PERF_STAT_DIR ]]; then
+        mkdir -p "$PERF_STAT_DIR"
+        local i fmt stat
+        for ((i = 1; i <= REPEAT; i++)); do
+            for fmt in raw jsonl; do
+                stat=$PERF_STAT_DIR/$set-$fmt-$i.stat
+                run_gapless "$fmt" perf stat -x, -e task-clock,page-faults,context-switches -o "$stat" --
+                awk -F, -v what="$set: perf stat $i/$REPEAT: gapless stream $fmt:" '
+                    $3 == "task-clock" { cpu = $1 } $3 == "page-faults" { pf = $1 } $3 == "context-switches" { cs = $1 }
+                    END { printf "%s CPU %.0f ms, %d page faults, %d context switches\n", what, cpu, pf, cs }' "$stat"
+            done
         done
     fi
 

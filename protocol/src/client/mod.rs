@@ -35,8 +35,12 @@ const CHARSET_UTF8MB4: u8 = 45;
 /// The max_allowed_packet the client announces: the protocol maximum, so the
 /// server never refuses to send a big event because of us.
 const MAX_PACKET: u32 = 1 << 30;
-/// How much to read from the socket at a time.
+/// How much room to read into: a new buffer of this size is taken when
+/// less than [`READ_MIN`] is left. (Received events keep their part of a
+/// buffer alive, so one cannot be reused; asking for the whole room at
+/// every read would take a new buffer for every read.)
 const READ_CHUNK: usize = 256 * 1024;
+const READ_MIN: usize = 16 * 1024;
 
 /// A password that never shows up in `Debug` output or logs.
 #[derive(Clone, Default)]
@@ -435,7 +439,9 @@ impl Connection {
             if let Some(payload) = self.framer.decode(&mut self.rbuf).map_err(|e| self.protocol(e))? {
                 return Ok(payload);
             }
-            self.rbuf.reserve(READ_CHUNK);
+            if self.rbuf.capacity() - self.rbuf.len() < READ_MIN {
+                self.rbuf.reserve(READ_CHUNK);
+            }
             let n = self
                 .io
                 .read_buf(&mut self.rbuf)
