@@ -202,6 +202,28 @@ fn a_ring_that_starts_after_the_target_is_refused_before_anything_is_applied() {
     let ids = target.sql("SELECT id FROM d.t ORDER BY id");
     assert_eq!(ids.split_whitespace().collect::<Vec<_>>(), ["11", "12", "13", "14", "15"]);
     assert_eq!(target.value("SELECT @@gtid_binlog_pos"), "0-1-16");
+
+    // A target that still replicates (its SQL thread running, held back an
+    // hour) is refused: its own replication would apply the same
+    // transactions. A dry run only warns.
+    target.sql(&format!(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', \
+         MASTER_PASSWORD='{PASSWORD}', MASTER_USE_GTID=current_pos, MASTER_DELAY=3600; START SLAVE;",
+        primary.port
+    ));
+    wait_until(Duration::from_secs(30), "the target's replication to run", || {
+        target.value("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SLAVE_RUNNING'")
+            == "ON"
+    });
+    let out = replay(&ring, &target, &["--after-gtid", "0-1-16"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("still replicating") && err.contains("Slave_SQL_Running: Yes"), "{err}");
+    assert_eq!(target.value("SELECT @@gtid_binlog_pos"), "0-1-16", "nothing applied");
+    let dry = replay(&ring, &target, &["--auto", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(stderr(&dry).contains("still replicating"), "{}", stderr(&dry));
+    target.sql("STOP SLAVE; RESET SLAVE ALL;");
     let _ = std::fs::remove_dir_all(&ring);
 }
 

@@ -254,6 +254,23 @@ pub enum ReplayError {
     /// No start point could be worked out.
     #[error("{0}")]
     NoStart(String),
+    /// The target still replicates: its own replication would apply the
+    /// transactions the replay applies.
+    #[error(
+        "{target} is still replicating from {primary} (Slave_IO_Running: {io}, Slave_SQL_Running: {sql}): \
+         its replication would apply the same transactions as the replay. Stop it first (STOP SLAVE, or \
+         STOP REPLICA on MySQL; a promotion also runs RESET SLAVE ALL), then run the replay again"
+    )]
+    StillReplicating {
+        /// The target.
+        target: String,
+        /// The primary it replicates from.
+        primary: String,
+        /// The IO thread's state.
+        io: String,
+        /// The SQL thread's state.
+        sql: String,
+    },
     /// The deadline passed; the transactions applied so far stay.
     #[error(
         "the deadline of {seconds} s passed after {applied} transaction(s); stopped before the next one"
@@ -315,6 +332,9 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
         }
         false => None,
     };
+    if let Some(c) = conn.as_mut() {
+        check_not_replicating(c, plan.dry_run).await?;
+    }
     let relaxed = match (plan.relaxed_durability && !plan.dry_run, conn.as_mut()) {
         (true, Some(c)) => Some(durability::relax(c).await?),
         _ => None,
@@ -931,6 +951,37 @@ pub(crate) async fn executed_on(conn: &mut Connection) -> Result<Executed, Repla
         })?;
         Ok(Executed::Mysql(set))
     }
+}
+
+/// Refuses a target whose replication still runs (for a dry run, says so
+/// and goes on). Without the right to see it (`SLAVE MONITOR`), says that
+/// it could not check.
+async fn check_not_replicating(conn: &mut Connection, dry_run: bool) -> Result<(), ReplayError> {
+    let target = conn.addr().to_string();
+    let status = match replica_status(conn).await {
+        Ok(Some(status)) => status,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            warn!(target = %target, "could not check whether the target still replicates: {e}");
+            return Ok(());
+        }
+    };
+    let running = |state: &Option<String>| state.as_deref() == Some("Yes");
+    if !running(&status.io_running) && !running(&status.sql_running) {
+        return Ok(());
+    }
+    let shown = |state: Option<String>| state.unwrap_or_else(|| "?".to_string());
+    let error = ReplayError::StillReplicating {
+        target: target.clone(),
+        primary: shown(status.primary),
+        io: shown(status.io_running),
+        sql: shown(status.sql_running),
+    };
+    if dry_run {
+        warn!(target = %target, "{error}");
+        return Ok(());
+    }
+    Err(error)
 }
 
 /// `--auto`: the target's executed GTIDs, or, when it has none, its
