@@ -13,11 +13,11 @@
 //! `server_id` and `gtid_seq_no` (MariaDB) before it, so a server that runs
 //! the output records the same GTIDs and never runs a transaction twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use gapless_decoder::events::rows::{Image, Row};
-use gapless_decoder::events::{QueryEvent, RowsKind, TableMap};
+use gapless_decoder::events::{Column, QueryEvent, RowsKind, TableMap};
 use gapless_decoder::{Event, EventData, Value};
 
 use super::text::push_quoted;
@@ -39,10 +39,62 @@ pub struct SqlRender<W: Write> {
     given_names: SharedColumnNames,
     /// One INSERT per row event rather than per row.
     multi_row_inserts: bool,
+    /// Generated columns of the server the SQL is for, by (schema, table).
+    generated: SharedGenerated,
 }
 
 /// Column names by (schema, table), shared with whoever fills them in.
 pub type SharedColumnNames = std::rc::Rc<std::cell::RefCell<HashMap<(String, String), Vec<String>>>>;
+
+/// Generated columns by (schema, table), shared with whoever fills them in.
+pub type SharedGenerated = std::rc::Rc<std::cell::RefCell<HashMap<(String, String), GeneratedColumns>>>;
+
+/// The generated (virtual or stored) columns of a table on the server the
+/// SQL is for. The server computes them and refuses a value for one (in
+/// strict mode), so they are left out of INSERT, UPDATE and WHERE: the
+/// other columns, which it computes them from, are written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GeneratedColumns {
+    /// Their names, lowercase (column names do not depend on case).
+    names: HashSet<String>,
+    /// Their places, from 0.
+    places: HashSet<usize>,
+}
+
+impl GeneratedColumns {
+    /// From the generated columns' names and places (from 0).
+    pub fn new<'a>(columns: impl IntoIterator<Item = (&'a str, usize)>) -> Self {
+        let mut g = GeneratedColumns::default();
+        for (name, place) in columns {
+            g.names.insert(name.to_lowercase());
+            g.places.insert(place);
+        }
+        g
+    }
+
+    /// Whether column `i` of a table map is one: by its name when the
+    /// binlog names it, otherwise by its place.
+    fn contains(&self, i: usize, col: &Column) -> bool {
+        match &col.name {
+            Some(name) => self.names.contains(&name.to_lowercase()),
+            None => self.places.contains(&i),
+        }
+    }
+
+    /// Drops the generated columns' values from both images of `row`.
+    fn drop_from(&self, table: &TableMap, row: &mut Row<'_>) {
+        if self.names.is_empty() {
+            return;
+        }
+        for (i, col) in table.columns.iter().enumerate() {
+            if self.contains(i, col) {
+                for cell in [row.before.get_mut(i), row.after.get_mut(i)].into_iter().flatten() {
+                    *cell = None;
+                }
+            }
+        }
+    }
+}
 
 impl<W: Write> SqlRender<W> {
     /// Writes SQL to `out`; `keep_gtids` writes each transaction's GTID.
@@ -57,7 +109,15 @@ impl<W: Write> SqlRender<W> {
             gtid_next_set: false,
             given_names: SharedColumnNames::default(),
             multi_row_inserts: false,
+            generated: SharedGenerated::default(),
         }
+    }
+
+    /// Leaves out these generated columns, by (schema, table) (the
+    /// target's information_schema, when replaying).
+    pub fn with_generated_columns(mut self, generated: SharedGenerated) -> Self {
+        self.generated = generated;
+        self
     }
 
     /// Uses these column names, by (schema, table), for tables whose
@@ -414,6 +474,8 @@ impl<W: Write> Render for SqlRender<W> {
                 let given_names = self.given_names.borrow();
                 let given = given_names.get(&(table.schema.clone(), table.table.clone()));
                 let names = Names { t: &table, given: given.map(Vec::as_slice) };
+                let generated = self.generated.borrow();
+                let generated = generated.get(&(table.schema.clone(), table.table.clone()));
                 let mut iter = rows.rows()?;
                 let mut row = Row::default();
                 if self.multi_row_inserts && rows.kind == RowsKind::Write {
@@ -421,6 +483,9 @@ impl<W: Write> Render for SqlRender<W> {
                     // their table and the columns present.
                     let mut first = true;
                     while iter.next_into(&mut row)? {
+                        if let Some(g) = generated {
+                            g.drop_from(&table, &mut row);
+                        }
                         if first {
                             push_insert_head(b, &names, &row, ev.offset)?;
                             first = false;
@@ -434,6 +499,9 @@ impl<W: Write> Render for SqlRender<W> {
                     }
                 } else {
                     while iter.next_into(&mut row)? {
+                        if let Some(g) = generated {
+                            g.drop_from(&table, &mut row);
+                        }
                         row_sql(b, rows.kind, &names, &row, ev.offset)?;
                     }
                 }

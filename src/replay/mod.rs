@@ -33,7 +33,7 @@ use serde::Serialize;
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
-use crate::render::sql::{SharedColumnNames, SqlRender};
+use crate::render::sql::{GeneratedColumns, SharedColumnNames, SharedGenerated, SqlRender};
 use crate::render::text::push_quoted;
 use crate::ring::index::cmp_coords;
 use crate::ring::record::{event_type, CRC32, RESENT};
@@ -399,12 +399,9 @@ async fn apply_all(
     // (character set, time zone, default database, sql_mode) is sent once
     // and then only when it changes. It sees only the transactions that are
     // applied, and each FORMAT_DESCRIPTION (decoded, not shown).
-    let names = SharedColumnNames::default();
+    let tables = TargetTables::default();
     let buf = SharedBuf::default();
-    let sql_render = SqlRender::new(Box::new(buf.clone()) as Box<dyn Write>, true)
-        .with_column_names(names.clone())
-        .with_multi_row_inserts();
-    let mut sink = RenderSink::new(Box::new(sql_render));
+    let mut sink = RenderSink::new(Box::new(tables.renderer(Box::new(buf.clone()))));
     let mut format: Option<Received> = None;
     let mut format_fed = false;
     let mut checked_sources: BTreeMap<String, ()> = BTreeMap::new();
@@ -418,6 +415,7 @@ async fn apply_all(
         target: &target,
         progress: plan.progress.as_deref(),
         in_flight: None,
+        tables: tables.clone(),
     };
     // Any error ends the loop; the batch in flight is waited for first, so
     // the report counts what the target committed.
@@ -479,21 +477,22 @@ async fn apply_all(
                 // BINLOG statements go one by one (see binlog.rs), after what
                 // is batched before them.
                 Some(statements) => {
-                    apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
+                    apply.send(&mut batch, &mut report, format.as_ref()).await?;
                     if statements.longest() > max_query {
-                        apply.settle(&mut report, &names).await?;
+                        apply.settle(&mut report).await?;
                         let longest = statements.longest();
                         return Err(too_large(&applied, "BINLOG", longest, max_query, &target, &report));
                     }
-                    apply.one_by_one(statements.iter(), applied, &mut report, &names).await?;
+                    apply.one_by_one(statements.iter(), applied, &mut report).await?;
                 }
                 None => {
-                    let missing = tables_without_names(format.as_ref(), &received, &names);
-                    if !missing.is_empty() {
-                        // The target's tables as the batch in flight leaves them.
-                        apply.settle(&mut report, &names).await?;
+                    let unknown = tables.unknown(format.as_ref(), &received);
+                    if !unknown.is_empty() {
+                        // The target's tables as what is rendered before leaves them.
+                        apply.send(&mut batch, &mut report, format.as_ref()).await?;
+                        apply.settle(&mut report).await?;
                         if let Some(c) = apply.conn.as_deref_mut() {
-                            fill_column_names(c, &missing, &names).await?;
+                            tables.look_up(c, &unknown).await?;
                         }
                     }
                     let fail = |error| ReplayError::Render {
@@ -510,7 +509,7 @@ async fn apply_all(
                     // not after a failure: it goes alone.
                     let alone = gtid.is_empty();
                     if alone {
-                        apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
+                        apply.send(&mut batch, &mut report, format.as_ref()).await?;
                     }
                     batch.begin(applied.clone(), received.clone());
                     // Event by event: a large transaction is cut between
@@ -521,31 +520,31 @@ async fn apply_all(
                         let sql = String::from_utf8(buf.take())
                             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
                         if sql.len() > max_query {
-                            apply.abandon(&mut batch, &mut report, format.as_ref(), &names).await?;
+                            apply.abandon(&mut batch, &mut report, format.as_ref()).await?;
                             let what = format!("for its {}", describe_event(r));
                             return Err(too_large(&applied, &what, sql.len(), max_query, &target, &report));
                         }
                         if !batch.sql.is_empty() && batch.sql.len() + sql.len() > max_query.min(BATCH_BYTES) {
                             if batch.open_sent() && past(plan.deadline, started) {
-                                apply.abandon(&mut batch, &mut report, format.as_ref(), &names).await?;
+                                apply.abandon(&mut batch, &mut report, format.as_ref()).await?;
                                 return Err(deadline_error(plan.deadline, &report));
                             }
-                            apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
+                            apply.send(&mut batch, &mut report, format.as_ref()).await?;
                         }
                         batch.sql.push_str(&sql);
                     }
                     batch.commit();
                     if alone || batch.full() {
-                        apply.send(&mut batch, &mut report, format.as_ref(), &names).await?;
+                        apply.send(&mut batch, &mut report, format.as_ref()).await?;
                     }
                 }
             }
             records = unit.records;
         }
-        apply.send(&mut batch, &mut report, format.as_ref(), &names).await
+        apply.send(&mut batch, &mut report, format.as_ref()).await
     }
     .await;
-    let settled = apply.settle(&mut report, &names).await;
+    let settled = apply.settle(&mut report).await;
     if outcome.is_err() || settled.is_err() {
         // A transaction cut off after part of it was sent is not left
         // open: a statement that commits implicitly (the FLUSH that puts
@@ -622,6 +621,9 @@ struct Applier<'a> {
     progress: Option<&'a std::sync::atomic::AtomicUsize>,
     /// The batch the target is running while the next one is rendered.
     in_flight: Option<InFlight>,
+    /// What is known of the target's tables (to render a failed
+    /// transaction again, event by event).
+    tables: TargetTables,
 }
 
 /// A batch sent and not answered yet.
@@ -654,9 +656,8 @@ impl Applier<'_> {
         batch: &mut Batch,
         report: &mut Report,
         format: Option<&Received>,
-        names: &SharedColumnNames,
     ) -> Result<(), ReplayError> {
-        self.settle(report, names).await?;
+        self.settle(report).await?;
         if batch.sql.is_empty() {
             return Ok(());
         }
@@ -681,13 +682,13 @@ impl Applier<'_> {
                 self.in_flight = Some(in_flight);
                 Ok(())
             }
-            Err(error) => self.failed(in_flight, error, report, names).await,
+            Err(error) => self.failed(in_flight, error, report).await,
         }
     }
 
     /// Waits for the batch in flight, if any: its transactions applied, or
     /// the error of the one that failed.
-    async fn settle(&mut self, report: &mut Report, names: &SharedColumnNames) -> Result<(), ReplayError> {
+    async fn settle(&mut self, report: &mut Report) -> Result<(), ReplayError> {
         let Some(in_flight) = self.in_flight.take() else { return Ok(()) };
         let c = self.conn.as_deref_mut().expect("a batch is in flight only on a connection");
         match c.finish_query(&in_flight.sql).await {
@@ -697,7 +698,7 @@ impl Applier<'_> {
                 progressed(self.progress, report);
                 Ok(())
             }
-            Err(error) => self.failed(in_flight, error, report, names).await,
+            Err(error) => self.failed(in_flight, error, report).await,
         }
     }
 
@@ -709,12 +710,11 @@ impl Applier<'_> {
         batch: &mut Batch,
         report: &mut Report,
         format: Option<&Received>,
-        names: &SharedColumnNames,
     ) -> Result<(), ReplayError> {
         let Some(open) = batch.open.take() else { return Ok(()) };
         batch.sql.truncate(batch.open_at);
-        self.send(batch, report, format, names).await?;
-        self.settle(report, names).await?;
+        self.send(batch, report, format).await?;
+        self.settle(report).await?;
         if let (true, Some(c)) = (open.sent, self.conn.as_deref_mut().filter(|_| !self.dry_run)) {
             c.query("ROLLBACK").await?;
         }
@@ -728,7 +728,6 @@ impl Applier<'_> {
         batch: InFlight,
         error: ClientError,
         report: &mut Report,
-        names: &SharedColumnNames,
     ) -> Result<(), ReplayError> {
         let c = self.conn.as_deref_mut().expect("a batch fails only on a connection");
         let _ = c.query("ROLLBACK").await;
@@ -748,7 +747,7 @@ impl Applier<'_> {
         let Some((t, unit)) = failed.or(batch.open.map(|o| (o.applied, o.unit))) else {
             return Err(ReplayError::Client(error));
         };
-        let (event, error) = match failing_event(c, batch.format.as_ref(), names, &unit).await {
+        let (event, error) = match failing_event(c, batch.format.as_ref(), &self.tables, &unit).await {
             Some((event, again)) => (Some(event), again),
             None => (None, error),
         };
@@ -769,9 +768,8 @@ impl Applier<'_> {
         statements: impl Iterator<Item = String>,
         t: Applied,
         report: &mut Report,
-        names: &SharedColumnNames,
     ) -> Result<(), ReplayError> {
-        self.settle(report, names).await?;
+        self.settle(report).await?;
         match self.conn.as_deref_mut().filter(|_| !self.dry_run) {
             None => {
                 for sql in statements {
@@ -824,14 +822,11 @@ impl Applier<'_> {
 async fn failing_event(
     c: &mut Connection,
     format: Option<&Received>,
-    names: &SharedColumnNames,
+    tables: &TargetTables,
     unit: &[Received],
 ) -> Option<(String, ClientError)> {
     let buf = SharedBuf::default();
-    let render = SqlRender::new(Box::new(buf.clone()) as Box<dyn Write>, true)
-        .with_column_names(names.clone())
-        .with_multi_row_inserts();
-    let mut sink = RenderSink::new(Box::new(render));
+    let mut sink = RenderSink::new(Box::new(tables.renderer(Box::new(buf.clone()))));
     if let Some(f) = format {
         sink.write(std::slice::from_ref(f)).ok()?;
     }
@@ -1106,62 +1101,102 @@ fn check_no_gap(
     }
 }
 
-/// The tables a transaction changes whose table maps carry no column names
-/// (binlog_row_metadata=MINIMAL) and whose names are not known yet: schema,
-/// table and the table map's column count.
-fn tables_without_names(
-    format: Option<&Received>,
-    unit: &[Received],
-    names: &SharedColumnNames,
-) -> Vec<(String, String, usize)> {
-    let mut decoder = gapless_decoder::Decoder::new();
-    if let Some(f) = format {
-        let _ = decoder.decode(f.offset, &f.bytes);
-    }
-    let mut missing = Vec::new();
-    for r in unit {
-        if event_type(&r.bytes) != Some(EventType::TABLE_MAP) {
-            continue;
-        }
-        let Ok(ev) = decoder.decode(r.offset, &r.bytes) else { continue };
-        let gapless_decoder::EventData::TableMap(t) = &ev.data else { continue };
-        let key = (t.schema.clone(), t.table.clone());
-        if t.columns.iter().all(|c| c.name.is_some()) || names.borrow().contains_key(&key) {
-            continue;
-        }
-        missing.push((key.0, key.1, t.columns.len()));
-    }
-    missing
+/// What the replay learns of the target's tables from its
+/// information_schema, shared with the SQL renderers: the column names of
+/// tables the binlog does not name (`binlog_row_metadata=MINIMAL`), and
+/// every table's generated columns, which are left out of the SQL.
+#[derive(Clone, Default)]
+struct TargetTables {
+    names: SharedColumnNames,
+    generated: SharedGenerated,
 }
 
-/// Reads the column names of `tables` from the target's
-/// information_schema into `names` (kept for the run). A table whose
-/// column count on the target differs is left out: the SQL renderer then
-/// refuses it with a clear error instead of guessing.
-async fn fill_column_names(
-    conn: &mut Connection,
-    tables: &[(String, String, usize)],
-    names: &SharedColumnNames,
-) -> Result<(), ReplayError> {
-    for (schema, table, columns) in tables {
-        let mut sql =
-            String::from("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
-        push_quoted(&mut sql, schema);
-        sql.push_str(" AND TABLE_NAME = ");
-        push_quoted(&mut sql, table);
-        sql.push_str(" ORDER BY ORDINAL_POSITION");
-        let set = conn.query_rows(&sql).await?;
-        let found: Vec<String> = set
-            .rows
-            .iter()
-            .filter_map(|row| row.first().cloned().flatten())
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-            .collect();
-        if found.len() == *columns {
-            names.borrow_mut().insert((schema.clone(), table.clone()), found);
-        }
+/// A table to look up: schema, table and the table map's column count.
+type TableRef = (String, String, usize);
+
+impl TargetTables {
+    /// A renderer of the SQL the target runs.
+    fn renderer(&self, out: Box<dyn Write>) -> SqlRender<Box<dyn Write>> {
+        SqlRender::new(out, true)
+            .with_column_names(self.names.clone())
+            .with_generated_columns(self.generated.clone())
+            .with_multi_row_inserts()
     }
-    Ok(())
+
+    /// The tables a transaction changes that were not looked up yet. A
+    /// transaction with a statement (DDL may add or drop columns) makes
+    /// every table be looked up again after it.
+    fn unknown(&self, format: Option<&Received>, unit: &[Received]) -> Vec<TableRef> {
+        let mut decoder = gapless_decoder::Decoder::new();
+        if let Some(f) = format {
+            let _ = decoder.decode(f.offset, &f.bytes);
+        }
+        let mut unknown = Vec::new();
+        for r in unit {
+            if !matches!(event_type(&r.bytes), Some(EventType::QUERY | EventType::TABLE_MAP)) {
+                continue;
+            }
+            let Ok(ev) = decoder.decode(r.offset, &r.bytes) else { continue };
+            match &ev.data {
+                gapless_decoder::EventData::Query(q) if !is_transaction_control(&q.query) => {
+                    self.names.borrow_mut().clear();
+                    self.generated.borrow_mut().clear();
+                }
+                gapless_decoder::EventData::TableMap(t) => {
+                    let key = (t.schema.clone(), t.table.clone());
+                    if !self.generated.borrow().contains_key(&key) {
+                        unknown.push((key.0, key.1, t.columns.len()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        unknown
+    }
+
+    /// Reads `tables` from the target's information_schema (kept for the
+    /// run). Names are kept for a table whose column count there is the
+    /// table map's; otherwise the SQL renderer refuses a table map without
+    /// names with a clear error instead of guessing.
+    async fn look_up(&self, conn: &mut Connection, tables: &[TableRef]) -> Result<(), ReplayError> {
+        for (schema, table, columns) in tables {
+            let mut sql = String::from(
+                "SELECT COLUMN_NAME, GENERATION_EXPRESSION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ",
+            );
+            push_quoted(&mut sql, schema);
+            sql.push_str(" AND TABLE_NAME = ");
+            push_quoted(&mut sql, table);
+            sql.push_str(" ORDER BY ORDINAL_POSITION");
+            let set = conn.query_rows(&sql).await?;
+            let text = |v: &Option<Vec<u8>>| v.as_deref().map(|b| String::from_utf8_lossy(b).into_owned());
+            let found: Vec<(String, bool)> = set
+                .rows
+                .iter()
+                .map(|row| {
+                    let name = row.first().and_then(text).unwrap_or_default();
+                    // NULL (MariaDB) or empty (MySQL) for an ordinary column.
+                    let generated = row.get(1).and_then(text).is_some_and(|e| !e.is_empty());
+                    (name, generated)
+                })
+                .collect();
+            let key = (schema.clone(), table.clone());
+            let generated =
+                found.iter().enumerate().filter(|(_, (_, g))| *g).map(|(i, (n, _))| (n.as_str(), i));
+            self.generated.borrow_mut().insert(key.clone(), GeneratedColumns::new(generated));
+            if found.len() == *columns {
+                self.names.borrow_mut().insert(key, found.into_iter().map(|(n, _)| n).collect());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// BEGIN, COMMIT or ROLLBACK: a QUERY event that is no statement of its own.
+fn is_transaction_control(query: &[u8]) -> bool {
+    let text = query.trim_ascii();
+    ["BEGIN", "COMMIT", "ROLLBACK", "XA END", "XA PREPARE", "XA COMMIT"]
+        .iter()
+        .any(|w| text.len() >= w.len() && text[..w.len()].eq_ignore_ascii_case(w.as_bytes()))
 }
 
 /// A unit's records as the renderer takes them.
