@@ -23,8 +23,16 @@ use crate::stream::Received;
 pub struct Statements<'a> {
     gtid: &'a str,
     format: &'a [u8],
-    /// The events of each `BINLOG` statement after the format's.
-    chunks: Vec<Vec<&'a [u8]>>,
+    /// What comes after the format's `BINLOG` statement.
+    pieces: Vec<Piece<'a>>,
+}
+
+/// A statement of a transaction.
+enum Piece<'a> {
+    /// The events of a `BINLOG` statement.
+    Events(Vec<&'a [u8]>),
+    /// A savepoint statement, as SQL.
+    Sql(String),
 }
 
 /// Plans the statements of `unit`, or gives `None` when it holds events
@@ -43,42 +51,69 @@ pub fn statements<'a>(
     // would pass it in one); each statement starts with the transaction's
     // table maps seen so far. One event is never cut: a longer statement is
     // left for the caller to refuse.
+    // Savepoints (ORMs nest transactions with them) go as SQL between
+    // the `BINLOG` statements.
     let chunk_bytes = CHUNK_BYTES.min(events_within(max_statement));
-    let mut chunks: Vec<Vec<&[u8]>> = vec![Vec::new()];
+    let mut pieces = Vec::new();
+    let mut chunk: Vec<&[u8]> = Vec::new();
     let mut maps: Vec<&[u8]> = Vec::new();
     let mut size = 0;
+    let mut rows = false;
     for r in unit {
         match decoder.decode(r.offset, &r.bytes).ok()?.data {
             EventData::Gtid(_) | EventData::MariaGtid(_) | EventData::AnnotateRows(_) | EventData::Xid(_) => {
             }
             EventData::Query(q) if q.query.eq_ignore_ascii_case(b"BEGIN") => {}
+            EventData::Query(q) if is_savepoint(&q.query) => {
+                if chunk.len() > maps.len() {
+                    pieces.push(Piece::Events(std::mem::replace(&mut chunk, maps.clone())));
+                    size = maps.iter().map(|m| m.len()).sum();
+                }
+                pieces.push(Piece::Sql(String::from_utf8_lossy(&q.query).into_owned()));
+            }
             EventData::TableMap(_) => {
                 maps.push(&r.bytes[..]);
-                chunks.last_mut().expect("one chunk at least").push(&r.bytes[..]);
+                chunk.push(&r.bytes[..]);
                 size += r.bytes.len();
             }
             EventData::Rows(_) => {
-                if size + r.bytes.len() > chunk_bytes && size > 0 {
-                    chunks.push(maps.clone());
+                if size + r.bytes.len() > chunk_bytes && chunk.len() > maps.len() {
+                    pieces.push(Piece::Events(std::mem::replace(&mut chunk, maps.clone())));
                     size = maps.iter().map(|m| m.len()).sum();
                 }
-                chunks.last_mut().expect("one chunk at least").push(&r.bytes[..]);
+                chunk.push(&r.bytes[..]);
                 size += r.bytes.len();
+                rows = true;
             }
             _ => return None,
         }
     }
-    if chunks[0].is_empty() {
+    if !rows {
         return None;
     }
-    Some(Statements { gtid, format: &format.bytes, chunks })
+    if chunk.len() > maps.len() {
+        pieces.push(Piece::Events(chunk));
+    }
+    Some(Statements { gtid, format: &format.bytes, pieces })
+}
+
+/// `SAVEPOINT`, `ROLLBACK TO` or `RELEASE SAVEPOINT`: statements that stay
+/// inside the transaction.
+pub fn is_savepoint(query: &[u8]) -> bool {
+    let text = query.trim_ascii();
+    ["SAVEPOINT ", "ROLLBACK TO ", "RELEASE SAVEPOINT "]
+        .iter()
+        .any(|w| text.len() > w.len() && text[..w.len()].eq_ignore_ascii_case(w.as_bytes()))
 }
 
 impl Statements<'_> {
     /// The length of the longest statement.
     pub fn longest(&self) -> usize {
-        let events = self.chunks.iter().map(|c| c.iter().map(|e| e.len()).sum());
-        std::iter::once(self.format.len()).chain(events).map(statement_len).max().unwrap_or(0)
+        let pieces = self.pieces.iter().map(|p| match p {
+            Piece::Events(events) => statement_len(events.iter().map(|e| e.len()).sum()),
+            Piece::Sql(sql) => sql.len(),
+        });
+        std::iter::once(statement_len(self.format.len())).chain(pieces).max().unwrap_or(0)
     }
 
     /// The statements in order: the GTID, `BEGIN`, the format, the events,
@@ -86,11 +121,15 @@ impl Statements<'_> {
     pub fn iter(&self) -> impl Iterator<Item = String> + '_ {
         let mysql_gtid = self.gtid.contains(':');
         let head = gtid_statement(self.gtid).into_iter().chain(["BEGIN".to_string()]);
-        let events = std::iter::once(vec![self.format]).chain(self.chunks.iter().cloned());
+        let format = binlog_statement(std::iter::once(self.format));
+        let pieces = self.pieces.iter().map(|p| match p {
+            Piece::Events(events) => binlog_statement(events.iter().copied()),
+            Piece::Sql(sql) => sql.clone(),
+        });
         let tail = ["COMMIT".to_string()]
             .into_iter()
             .chain(mysql_gtid.then(|| "SET @@session.gtid_next='AUTOMATIC'".to_string()));
-        head.chain(events.map(|c| binlog_statement(c.into_iter()))).chain(tail)
+        head.chain([format]).chain(pieces).chain(tail)
     }
 }
 
@@ -136,6 +175,24 @@ fn binlog_statement<'a>(events: impl Iterator<Item = &'a [u8]>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn savepoints_are_told_from_other_statements() {
+        for yes in [
+            "SAVEPOINT `s1`",
+            "savepoint a",
+            "ROLLBACK TO `s1`",
+            "ROLLBACK TO SAVEPOINT x",
+            " RELEASE SAVEPOINT b",
+        ] {
+            assert!(is_savepoint(yes.as_bytes()), "{yes}");
+        }
+        for no in
+            ["SAVEPOINT", "ROLLBACK", "BEGIN", "COMMIT", "INSERT INTO savepoint VALUES (1)", "DROP TABLE t"]
+        {
+            assert!(!is_savepoint(no.as_bytes()), "{no}");
+        }
+    }
 
     #[test]
     fn events_within_a_length_make_a_statement_of_at_most_that_length() {

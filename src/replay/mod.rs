@@ -21,7 +21,7 @@
 mod binlog;
 pub mod durability;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -254,6 +254,29 @@ pub enum ReplayError {
     /// No start point could be worked out.
     #[error("{0}")]
     NoStart(String),
+    /// A transaction changes a table with triggers on the target and also
+    /// holds statements: as SQL the triggers would fire again, and
+    /// statements cannot go as `BINLOG`.
+    #[error(
+        "transaction {gtid} ({file}:{start}) changes {table}, which has triggers on {target}, and also holds \
+         statements, so it cannot go as BINLOG statements (which do not fire triggers); as SQL the triggers \
+         would write again what the binlog already holds. Nothing of it was applied, {applied} \
+         transaction(s) before it were: apply it by hand, then run the replay again"
+    )]
+    Triggers {
+        /// Its GTID.
+        gtid: String,
+        /// Binlog file.
+        file: String,
+        /// Position of its first event.
+        start: u64,
+        /// The table and its triggers.
+        table: String,
+        /// The target.
+        target: String,
+        /// How many were applied before it.
+        applied: usize,
+    },
     /// The target still replicates: its own replication would apply the
     /// transactions the replay applies.
     #[error(
@@ -469,10 +492,41 @@ async fn apply_all(
                 end: unit.records.last().map_or(first.end, |r| r.meta.end),
                 row_events: unit.records.iter().filter(|r| is_rows(r.event)).count() as u64,
             };
-            let binlog = match plan.mode {
+            let mut binlog = match plan.mode {
                 Mode::Binlog => binlog::statements(format.as_ref(), &received, &gtid, max_query),
                 Mode::Sql => None,
             };
+            if binlog.is_none() {
+                let unknown = tables.unknown(format.as_ref(), &received);
+                if !unknown.is_empty() {
+                    // The target's tables as what is rendered before leaves them.
+                    apply.send(&mut batch, &mut report, format.as_ref()).await?;
+                    apply.settle(&mut report).await?;
+                    if let Some(c) = apply.conn.as_deref_mut() {
+                        tables.look_up(c, &unknown).await?;
+                    }
+                }
+                // The binlog holds what the target's triggers would write
+                // again: row events of a table with triggers go as BINLOG
+                // statements, which do not fire them.
+                if let Some(triggered) = tables.triggered(format.as_ref(), &received) {
+                    binlog = binlog::statements(format.as_ref(), &received, &gtid, max_query);
+                    if binlog.is_none() {
+                        apply.send(&mut batch, &mut report, format.as_ref()).await?;
+                        apply.settle(&mut report).await?;
+                        return Err(ReplayError::Triggers {
+                            gtid,
+                            file: applied.file,
+                            start: applied.start,
+                            table: triggered,
+                            target: target.to_string(),
+                            applied: report.applied.len(),
+                        });
+                    }
+                    info!(gtid = %gtid, table = %triggered, "the table has triggers on the target: \
+                        the transaction goes as BINLOG statements, which do not fire them again");
+                }
+            }
             match binlog {
                 // BINLOG statements go one by one (see binlog.rs), after what
                 // is batched before them.
@@ -486,15 +540,6 @@ async fn apply_all(
                     apply.one_by_one(statements.iter(), applied, &mut report).await?;
                 }
                 None => {
-                    let unknown = tables.unknown(format.as_ref(), &received);
-                    if !unknown.is_empty() {
-                        // The target's tables as what is rendered before leaves them.
-                        apply.send(&mut batch, &mut report, format.as_ref()).await?;
-                        apply.settle(&mut report).await?;
-                        if let Some(c) = apply.conn.as_deref_mut() {
-                            tables.look_up(c, &unknown).await?;
-                        }
-                    }
                     let fail = |error| ReplayError::Render {
                         gtid: gtid.clone(),
                         file: applied.file.clone(),
@@ -1109,6 +1154,8 @@ fn check_no_gap(
 struct TargetTables {
     names: SharedColumnNames,
     generated: SharedGenerated,
+    /// Tables with triggers, and their triggers' names.
+    triggers: std::rc::Rc<std::cell::RefCell<HashMap<(String, String), String>>>,
 }
 
 /// A table to look up: schema, table and the table map's column count.
@@ -1124,34 +1171,33 @@ impl TargetTables {
     }
 
     /// The tables a transaction changes that were not looked up yet. A
-    /// transaction with a statement (DDL may add or drop columns) makes
-    /// every table be looked up again after it.
+    /// transaction with a statement (DDL may add or drop columns and
+    /// triggers) makes every table be looked up again after it.
     fn unknown(&self, format: Option<&Received>, unit: &[Received]) -> Vec<TableRef> {
-        let mut decoder = gapless_decoder::Decoder::new();
-        if let Some(f) = format {
-            let _ = decoder.decode(f.offset, &f.bytes);
+        let (maps, statement) = table_maps(format, unit);
+        if statement {
+            self.names.borrow_mut().clear();
+            self.generated.borrow_mut().clear();
+            self.triggers.borrow_mut().clear();
         }
-        let mut unknown = Vec::new();
-        for r in unit {
-            if !matches!(event_type(&r.bytes), Some(EventType::QUERY | EventType::TABLE_MAP)) {
-                continue;
-            }
-            let Ok(ev) = decoder.decode(r.offset, &r.bytes) else { continue };
-            match &ev.data {
-                gapless_decoder::EventData::Query(q) if !is_transaction_control(&q.query) => {
-                    self.names.borrow_mut().clear();
-                    self.generated.borrow_mut().clear();
-                }
-                gapless_decoder::EventData::TableMap(t) => {
-                    let key = (t.schema.clone(), t.table.clone());
-                    if !self.generated.borrow().contains_key(&key) {
-                        unknown.push((key.0, key.1, t.columns.len()));
-                    }
-                }
-                _ => {}
-            }
-        }
-        unknown
+        let known = self.generated.borrow();
+        maps.into_iter()
+            .filter(|(schema, table, _)| !known.contains_key(&(schema.clone(), table.clone())))
+            .collect()
+    }
+
+    /// The first table the transaction changes that has triggers on the
+    /// target, as "`schema`.`table` (its triggers)".
+    fn triggered(&self, format: Option<&Received>, unit: &[Received]) -> Option<String> {
+        let triggers = self.triggers.borrow();
+        table_maps(format, unit).0.into_iter().find_map(|(schema, table, _)| {
+            let names = triggers.get(&(schema.clone(), table.clone()))?;
+            let mut shown = String::new();
+            crate::render::sql::push_ident(&mut shown, &schema);
+            shown.push('.');
+            crate::render::sql::push_ident(&mut shown, &table);
+            Some(format!("{shown} ({names})"))
+        })
     }
 
     /// Reads `tables` from the target's information_schema (kept for the
@@ -1184,19 +1230,56 @@ impl TargetTables {
                 found.iter().enumerate().filter(|(_, (_, g))| *g).map(|(i, (n, _))| (n.as_str(), i));
             self.generated.borrow_mut().insert(key.clone(), GeneratedColumns::new(generated));
             if found.len() == *columns {
-                self.names.borrow_mut().insert(key, found.into_iter().map(|(n, _)| n).collect());
+                self.names.borrow_mut().insert(key.clone(), found.into_iter().map(|(n, _)| n).collect());
+            }
+            let mut sql = String::from(
+                "SELECT GROUP_CONCAT(TRIGGER_NAME ORDER BY TRIGGER_NAME SEPARATOR ', ') FROM information_schema.TRIGGERS \
+                 WHERE EVENT_OBJECT_SCHEMA = ",
+            );
+            push_quoted(&mut sql, schema);
+            sql.push_str(" AND EVENT_OBJECT_TABLE = ");
+            push_quoted(&mut sql, table);
+            if let Some(names) = conn.query_value(&sql).await?.filter(|n| !n.is_empty()) {
+                self.triggers.borrow_mut().insert(key, names);
             }
         }
         Ok(())
     }
 }
 
-/// BEGIN, COMMIT or ROLLBACK: a QUERY event that is no statement of its own.
+/// The (schema, table, column count) of each table map of `unit`, and
+/// whether it holds a statement (a QUERY event other than BEGIN/COMMIT).
+fn table_maps(format: Option<&Received>, unit: &[Received]) -> (Vec<TableRef>, bool) {
+    let mut decoder = gapless_decoder::Decoder::new();
+    if let Some(f) = format {
+        let _ = decoder.decode(f.offset, &f.bytes);
+    }
+    let mut maps = Vec::new();
+    let mut statement = false;
+    for r in unit {
+        if !matches!(event_type(&r.bytes), Some(EventType::QUERY | EventType::TABLE_MAP)) {
+            continue;
+        }
+        let Ok(ev) = decoder.decode(r.offset, &r.bytes) else { continue };
+        match &ev.data {
+            gapless_decoder::EventData::Query(q) => statement |= !is_transaction_control(&q.query),
+            gapless_decoder::EventData::TableMap(t) => {
+                maps.push((t.schema.clone(), t.table.clone(), t.columns.len()))
+            }
+            _ => {}
+        }
+    }
+    (maps, statement)
+}
+
+/// BEGIN, COMMIT, ROLLBACK or a savepoint: a QUERY event that changes no
+/// table.
 fn is_transaction_control(query: &[u8]) -> bool {
     let text = query.trim_ascii();
     ["BEGIN", "COMMIT", "ROLLBACK", "XA END", "XA PREPARE", "XA COMMIT"]
         .iter()
         .any(|w| text.len() >= w.len() && text[..w.len()].eq_ignore_ascii_case(w.as_bytes()))
+        || binlog::is_savepoint(query)
 }
 
 /// A unit's records as the renderer takes them.
