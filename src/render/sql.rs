@@ -41,7 +41,19 @@ pub struct SqlRender<W: Write> {
     multi_row_inserts: bool,
     /// Generated columns of the server the SQL is for, by (schema, table).
     generated: SharedGenerated,
+    /// Row changes run under [`ROW_SQL_MODE`], statements under their own.
+    row_sql_mode: bool,
+    /// [`ROW_SQL_MODE`] is the session's now.
+    row_sql_mode_set: bool,
 }
+
+/// The sql_mode row changes are applied under: every value the old
+/// primary stored goes in as it is, as a replica applying the row events
+/// takes it. Not strict, which would refuse what a lax session stored
+/// there (zero dates, an ENUM's '' error value); NO_AUTO_VALUE_ON_ZERO, so
+/// that 0 in an AUTO_INCREMENT column stays 0 instead of taking the next
+/// number.
+pub const ROW_SQL_MODE: &str = "NO_AUTO_VALUE_ON_ZERO";
 
 /// Column names by (schema, table), shared with whoever fills them in.
 pub type SharedColumnNames = std::rc::Rc<std::cell::RefCell<HashMap<(String, String), Vec<String>>>>;
@@ -110,7 +122,17 @@ impl<W: Write> SqlRender<W> {
             given_names: SharedColumnNames::default(),
             multi_row_inserts: false,
             generated: SharedGenerated::default(),
+            row_sql_mode: false,
+            row_sql_mode_set: false,
         }
+    }
+
+    /// Applies row changes under [`ROW_SQL_MODE`] rather than the sql_mode
+    /// of the statement before them (which may be stricter, or lack
+    /// NO_AUTO_VALUE_ON_ZERO), as replay needs.
+    pub fn with_row_sql_mode(mut self) -> Self {
+        self.row_sql_mode = true;
+        self
     }
 
     /// Leaves out these generated columns, by (schema, table) (the
@@ -359,6 +381,29 @@ fn push_values(out: &mut String, t: &TableMap, row: &Row<'_>) {
     out.push(')');
 }
 
+/// BEGIN, COMMIT, ROLLBACK or a savepoint: a QUERY event that changes no
+/// table.
+pub fn is_transaction_control(query: &[u8]) -> bool {
+    ["BEGIN", "COMMIT", "ROLLBACK", "XA END", "XA PREPARE", "XA COMMIT"]
+        .into_iter()
+        .any(|w| starts_with_word(query, w))
+        || is_savepoint(query)
+}
+
+/// `SAVEPOINT`, `ROLLBACK TO` or `RELEASE SAVEPOINT`: statements that stay
+/// inside the transaction.
+pub fn is_savepoint(query: &[u8]) -> bool {
+    ["SAVEPOINT ", "ROLLBACK TO ", "RELEASE SAVEPOINT "]
+        .into_iter()
+        .any(|w| starts_with_word(query, w) && query.trim_ascii().len() > w.len())
+}
+
+/// Whether `query`, past leading blanks, starts with `word` in any case.
+fn starts_with_word(query: &[u8], word: &str) -> bool {
+    let text = query.trim_ascii();
+    text.len() >= word.len() && text[..word.len()].eq_ignore_ascii_case(word.as_bytes())
+}
+
 /// CREATE/DROP/ALTER DATABASE (or SCHEMA), ignoring leading blanks and case.
 fn is_database_ddl(query: &[u8]) -> bool {
     let text = String::from_utf8_lossy(query);
@@ -415,9 +460,17 @@ impl<W: Write> Render for SqlRender<W> {
         match &ev.data {
             EventData::Query(q) => {
                 let session = session_of(q);
+                let control = is_transaction_control(&q.query);
                 if self.session.as_deref() != Some(session.as_str()) && !session.is_empty() {
                     b.push_str(&session);
                     self.session = Some(session);
+                    // It sets the statement's sql_mode.
+                    self.row_sql_mode_set &= q.status.sql_mode.is_none();
+                }
+                // A statement runs under its own sql_mode again.
+                if let (true, false, Some(mode)) = (self.row_sql_mode_set, control, q.status.sql_mode) {
+                    b.push_str(&format!("SET @@session.sql_mode={mode};\n"));
+                    self.row_sql_mode_set = false;
                 }
                 // The server logs CREATE/DROP DATABASE with that database as
                 // the default one; a USE of it would fail where it does not
@@ -470,6 +523,10 @@ impl<W: Write> Render for SqlRender<W> {
                 }
             }
             EventData::Rows(rows) => {
+                if self.row_sql_mode && !self.row_sql_mode_set {
+                    b.push_str(&format!("SET @@session.sql_mode='{ROW_SQL_MODE}';\n"));
+                    self.row_sql_mode_set = true;
+                }
                 let table = rows.table()?.clone();
                 let given_names = self.given_names.borrow();
                 let given = given_names.get(&(table.schema.clone(), table.table.clone()));
@@ -519,5 +576,28 @@ impl<W: Write> Render for SqlRender<W> {
     fn finish(&mut self) -> Result<(), RenderError> {
         self.out.flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn savepoints_are_told_from_other_statements() {
+        for yes in [
+            "SAVEPOINT `s1`",
+            "savepoint a",
+            "ROLLBACK TO `s1`",
+            "ROLLBACK TO SAVEPOINT x",
+            " RELEASE SAVEPOINT b",
+        ] {
+            assert!(is_savepoint(yes.as_bytes()), "{yes}");
+        }
+        for no in
+            ["SAVEPOINT", "ROLLBACK", "BEGIN", "COMMIT", "INSERT INTO savepoint VALUES (1)", "DROP TABLE t"]
+        {
+            assert!(!is_savepoint(no.as_bytes()), "{no}");
+        }
     }
 }

@@ -13,6 +13,7 @@
 use base64::Engine as _;
 use gapless_decoder::{Decoder, EventData};
 
+use crate::render::sql::is_savepoint;
 use crate::stream::Received;
 
 /// The statements of one transaction, made one at a time as they are
@@ -97,15 +98,6 @@ pub fn statements<'a>(
     Some(Statements { gtid, format: &format.bytes, pieces })
 }
 
-/// `SAVEPOINT`, `ROLLBACK TO` or `RELEASE SAVEPOINT`: statements that stay
-/// inside the transaction.
-pub fn is_savepoint(query: &[u8]) -> bool {
-    let text = query.trim_ascii();
-    ["SAVEPOINT ", "ROLLBACK TO ", "RELEASE SAVEPOINT "]
-        .iter()
-        .any(|w| text.len() > w.len() && text[..w.len()].eq_ignore_ascii_case(w.as_bytes()))
-}
-
 impl Statements<'_> {
     /// The length of the longest statement.
     pub fn longest(&self) -> usize {
@@ -175,24 +167,6 @@ fn binlog_statement<'a>(events: impl Iterator<Item = &'a [u8]>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn savepoints_are_told_from_other_statements() {
-        for yes in [
-            "SAVEPOINT `s1`",
-            "savepoint a",
-            "ROLLBACK TO `s1`",
-            "ROLLBACK TO SAVEPOINT x",
-            " RELEASE SAVEPOINT b",
-        ] {
-            assert!(is_savepoint(yes.as_bytes()), "{yes}");
-        }
-        for no in
-            ["SAVEPOINT", "ROLLBACK", "BEGIN", "COMMIT", "INSERT INTO savepoint VALUES (1)", "DROP TABLE t"]
-        {
-            assert!(!is_savepoint(no.as_bytes()), "{no}");
-        }
-    }
 
     #[test]
     fn events_within_a_length_make_a_statement_of_at_most_that_length() {

@@ -1168,6 +1168,7 @@ impl TargetTables {
             .with_column_names(self.names.clone())
             .with_generated_columns(self.generated.clone())
             .with_multi_row_inserts()
+            .with_row_sql_mode()
     }
 
     /// The tables a transaction changes that were not looked up yet. A
@@ -1262,7 +1263,9 @@ fn table_maps(format: Option<&Received>, unit: &[Received]) -> (Vec<TableRef>, b
         }
         let Ok(ev) = decoder.decode(r.offset, &r.bytes) else { continue };
         match &ev.data {
-            gapless_decoder::EventData::Query(q) => statement |= !is_transaction_control(&q.query),
+            gapless_decoder::EventData::Query(q) => {
+                statement |= !crate::render::sql::is_transaction_control(&q.query)
+            }
             gapless_decoder::EventData::TableMap(t) => {
                 maps.push((t.schema.clone(), t.table.clone(), t.columns.len()))
             }
@@ -1270,16 +1273,6 @@ fn table_maps(format: Option<&Received>, unit: &[Received]) -> (Vec<TableRef>, b
         }
     }
     (maps, statement)
-}
-
-/// BEGIN, COMMIT, ROLLBACK or a savepoint: a QUERY event that changes no
-/// table.
-fn is_transaction_control(query: &[u8]) -> bool {
-    let text = query.trim_ascii();
-    ["BEGIN", "COMMIT", "ROLLBACK", "XA END", "XA PREPARE", "XA COMMIT"]
-        .iter()
-        .any(|w| text.len() >= w.len() && text[..w.len()].eq_ignore_ascii_case(w.as_bytes()))
-        || binlog::is_savepoint(query)
 }
 
 /// A unit's records as the renderer takes them.
