@@ -41,11 +41,16 @@ pub struct SqlRender<W: Write> {
     multi_row_inserts: bool,
     /// Generated columns of the server the SQL is for, by (schema, table).
     generated: SharedGenerated,
-    /// Row changes run under [`ROW_SQL_MODE`], statements under their own.
-    row_sql_mode: bool,
-    /// [`ROW_SQL_MODE`] is the session's now.
-    row_sql_mode_set: bool,
+    /// Row changes run with the settings a replica applies them with,
+    /// statements with their own.
+    row_session: bool,
+    /// The settings of row changes are the session's now, with foreign
+    /// key checks off when this says so.
+    row_session_set: Option<bool>,
 }
+
+/// Row events flag: written with foreign_key_checks=0.
+const NO_FOREIGN_KEY_CHECKS: u16 = 1 << 1;
 
 /// The sql_mode row changes are applied under: every value the old
 /// primary stored goes in as it is, as a replica applying the row events
@@ -122,16 +127,18 @@ impl<W: Write> SqlRender<W> {
             given_names: SharedColumnNames::default(),
             multi_row_inserts: false,
             generated: SharedGenerated::default(),
-            row_sql_mode: false,
-            row_sql_mode_set: false,
+            row_session: false,
+            row_session_set: None,
         }
     }
 
-    /// Applies row changes under [`ROW_SQL_MODE`] rather than the sql_mode
-    /// of the statement before them (which may be stricter, or lack
-    /// NO_AUTO_VALUE_ON_ZERO), as replay needs.
-    pub fn with_row_sql_mode(mut self) -> Self {
-        self.row_sql_mode = true;
+    /// Applies row changes as a replica applies row events, rather than
+    /// with the settings of the statement before them: under
+    /// [`ROW_SQL_MODE`] (the statement's may be stricter, or lack
+    /// NO_AUTO_VALUE_ON_ZERO), and with foreign key checks off where the
+    /// event says the old primary had them off. As replay needs.
+    pub fn with_row_session(mut self) -> Self {
+        self.row_session = true;
         self
     }
 
@@ -460,17 +467,17 @@ impl<W: Write> Render for SqlRender<W> {
         match &ev.data {
             EventData::Query(q) => {
                 let session = session_of(q);
-                let control = is_transaction_control(&q.query);
-                if self.session.as_deref() != Some(session.as_str()) && !session.is_empty() {
+                let changed = self.session.as_deref() != Some(session.as_str());
+                // With row settings, a statement runs with its own settings
+                // again; BEGIN and COMMIT need none.
+                let emit = match self.row_session {
+                    true => !is_transaction_control(&q.query) && (changed || self.row_session_set.is_some()),
+                    false => changed,
+                };
+                if emit && !session.is_empty() {
                     b.push_str(&session);
                     self.session = Some(session);
-                    // It sets the statement's sql_mode.
-                    self.row_sql_mode_set &= q.status.sql_mode.is_none();
-                }
-                // A statement runs under its own sql_mode again.
-                if let (true, false, Some(mode)) = (self.row_sql_mode_set, control, q.status.sql_mode) {
-                    b.push_str(&format!("SET @@session.sql_mode={mode};\n"));
-                    self.row_sql_mode_set = false;
+                    self.row_session_set = None;
                 }
                 // The server logs CREATE/DROP DATABASE with that database as
                 // the default one; a USE of it would fail where it does not
@@ -523,9 +530,13 @@ impl<W: Write> Render for SqlRender<W> {
                 }
             }
             EventData::Rows(rows) => {
-                if self.row_sql_mode && !self.row_sql_mode_set {
-                    b.push_str(&format!("SET @@session.sql_mode='{ROW_SQL_MODE}';\n"));
-                    self.row_sql_mode_set = true;
+                let checks_off = rows.flags & NO_FOREIGN_KEY_CHECKS != 0;
+                if self.row_session && self.row_session_set != Some(checks_off) {
+                    b.push_str(&format!(
+                        "SET @@session.sql_mode='{ROW_SQL_MODE}', @@session.foreign_key_checks={};\n",
+                        u8::from(!checks_off)
+                    ));
+                    self.row_session_set = Some(checks_off);
                 }
                 let table = rows.table()?.clone();
                 let given_names = self.given_names.borrow();

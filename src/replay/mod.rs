@@ -1168,7 +1168,7 @@ impl TargetTables {
             .with_column_names(self.names.clone())
             .with_generated_columns(self.generated.clone())
             .with_multi_row_inserts()
-            .with_row_sql_mode()
+            .with_row_session()
     }
 
     /// The tables a transaction changes that were not looked up yet. A
