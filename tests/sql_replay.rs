@@ -37,12 +37,17 @@ fn replaying_the_sql_rebuilds_the_same_tables_and_gtids() {
             .expect("run gapless");
         assert!(out.status.success(), "{variant}: decode failed: {}", String::from_utf8_lossy(&out.stderr));
         std::fs::write(&sql, &out.stdout).expect("write sql");
-        let status = std::process::Command::new(root.join("fixtures/apply-sql.sh"))
+        let applied = std::process::Command::new(root.join("fixtures/apply-sql.sh"))
             .arg(&sql)
             .arg(work.join("result"))
-            .status()
+            .output()
             .expect("run apply-sql.sh");
-        assert!(status.success(), "{variant}: the SQL did not apply cleanly: {}", sql.display());
+        assert!(
+            applied.status.success(),
+            "{variant}: the SQL did not apply cleanly: {}\n{}",
+            sql.display(),
+            String::from_utf8_lossy(&applied.stderr)
+        );
         let ours = read_dir_sorted(&work.join("result/expected"));
         let theirs = read_dir_sorted(&dir.join("expected"));
         assert_eq!(ours.len(), theirs.len(), "{variant}: table count");

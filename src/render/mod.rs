@@ -94,6 +94,6 @@ pub fn renderer<'w>(format: Format, options: Options, out: Box<dyn io::Write + '
     match format {
         Format::Text => Box::new(text::TextRender::new(out)),
         Format::Jsonl => Box::new(jsonl::JsonlRender::new(out)),
-        Format::Sql => Box::new(sql::SqlRender::new(out, options.keep_gtids)),
+        Format::Sql => Box::new(sql::SqlRender::new(out, options.keep_gtids).with_row_session()),
     }
 }
