@@ -288,18 +288,25 @@ fn describe(status: ExitStatus) -> String {
 }
 
 /// Output trimmed and folded onto one line (a report line must stay one
-/// line), long output shortened.
+/// line). Long output keeps its start and its end, where tools put their
+/// conclusion (ssh's "Host key verification failed." comes after a banner
+/// of warnings).
 pub(crate) fn tidy(text: &str) -> String {
     let joined = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
-    const MAX: usize = 600;
-    if joined.len() <= MAX {
+    const HEAD: usize = 200;
+    const TAIL: usize = 400;
+    if joined.len() <= HEAD + TAIL {
         return joined;
     }
-    let mut end = MAX;
-    while !joined.is_char_boundary(end) {
-        end -= 1;
+    let mut head = HEAD;
+    while !joined.is_char_boundary(head) {
+        head -= 1;
     }
-    format!("{}…", &joined[..end])
+    let mut tail = joined.len() - TAIL;
+    while !joined.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!("{} … {}", &joined[..head], &joined[tail..])
 }
 
 /// Why [`run_with_timeout`] gave no exit status.

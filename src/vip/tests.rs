@@ -161,7 +161,15 @@ fn output_is_folded_onto_one_line() {
     );
     let long = "é".repeat(1000);
     let folded = tidy(&long);
-    assert!(folded.ends_with('…') && folded.len() < 700, "{}", folded.len());
+    assert!(folded.contains(" … ") && folded.len() < 700, "{}", folded.len());
+    // The end, where the conclusion is, stays.
+    let banner = format!("{}\nHost key verification failed.\n", "@ WARNING @\n".repeat(100));
+    let folded = tidy(&banner);
+    assert!(
+        folded.starts_with("@ WARNING @") && folded.ends_with("Host key verification failed."),
+        "{folded}"
+    );
+    assert!(folded.len() < 700, "{}", folded.len());
 }
 
 #[test]
