@@ -279,7 +279,7 @@ def slug(rel):
 
 
 def main():
-    written = {t: set() for t in ("event_decoder", "row_decoder", "json_binary", "jsonl_render")}
+    written = {t: set() for t in ("event_decoder", "row_decoder", "json_binary", "jsonl_render", "sql_render")}
     for t in written:
         shutil.rmtree(os.path.join(CORPUS, t), ignore_errors=True)
         os.makedirs(os.path.join(CORPUS, t))
@@ -307,10 +307,12 @@ def main():
                 break
             end = pos + len(ev)
         write("event_decoder", f"fde{selector}-" + slug(rel), bytes([selector]) + data[start:end], written)
-    # jsonl_render reads its input as event_decoder does: the same seeds.
+    # jsonl_render and sql_render read their input as event_decoder does:
+    # the same seeds.
     source = os.path.join(CORPUS, "event_decoder")
     for name in sorted(os.listdir(source)):
-        shutil.copy(os.path.join(source, name), os.path.join(CORPUS, "jsonl_render", name))
+        for target in ("jsonl_render", "sql_render"):
+            shutil.copy(os.path.join(source, name), os.path.join(CORPUS, target, name))
 
     # row_decoder: (table map, row event) pairs.
     for rel in ROW_FILES:

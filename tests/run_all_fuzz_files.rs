@@ -13,12 +13,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use gapless::api::fuzzing::check_request;
-use gapless::render::fuzzing::check_jsonl;
+use gapless::render::fuzzing::{check_jsonl, check_sql};
 use gapless::ring::fuzzing::check_recovery;
 use gapless_decoder::fuzzing::{check_events, check_json, check_rows};
 use gapless_protocol::fuzzing::{check_joined_frames, check_packets};
 
-const TARGETS: [&str; 7] = [
+const TARGETS: [&str; 8] = [
     "event_decoder",
     "row_decoder",
     "json_binary",
@@ -26,6 +26,7 @@ const TARGETS: [&str; 7] = [
     "ring_recovery",
     "api_request",
     "jsonl_render",
+    "sql_render",
 ];
 
 /// Regressions of bugs not fixed yet (`target/file`), each with the start of
@@ -148,6 +149,15 @@ fn jsonl_render_inputs() {
     let lines = std::cell::Cell::new(0);
     replay("jsonl_render", |data| lines.set(lines.get() + check_jsonl(data)));
     assert!(lines.get() > 100, "the jsonl_render corpus rendered only {} lines", lines.get());
+}
+
+/// Mutated binlogs rendered as SQL; the seeds hold rows, so statements are
+/// rendered and checked, not only events refused.
+#[test]
+fn sql_render_inputs() {
+    let rows = std::cell::Cell::new(0);
+    replay("sql_render", |data| rows.set(rows.get() + check_sql(data)));
+    assert!(rows.get() > 50, "the sql_render corpus rendered only {} row statements", rows.get());
 }
 
 /// Every open regression is a file that exists.

@@ -1,5 +1,6 @@
-//! JSON lines rendered from mutated binlogs (fuzz target `jsonl_render`),
-//! kept here so that `cargo test` replays the corpus through the same code.
+//! JSON lines and SQL rendered from mutated binlogs (fuzz targets
+//! `jsonl_render` and `sql_render`), kept here so that `cargo test` replays
+//! the corpora through the same code.
 //!
 //! The input layout is that of the decoder's `event_decoder` target: input
 //! that starts with the binlog magic is a whole file; any other input is a
@@ -12,22 +13,28 @@
 //! before the failure stay whole, nothing half-written is left).
 
 use gapless_decoder::fuzzing::format_prefix;
-use gapless_decoder::{BinlogReader, Decoder};
+use gapless_decoder::{BinlogReader, Decoder, EventData};
 
 use super::jsonl::JsonlRender;
+use super::sql::{GeneratedColumns, SharedGenerated, SqlRender};
 use super::{Context, Render};
+
+/// The binlog file of an input: a whole file, or a FORMAT_DESCRIPTION
+/// chosen by the first byte and the events after it.
+fn binlog_of(data: &[u8]) -> Option<Vec<u8>> {
+    if data.starts_with(&gapless_decoder::header::BINLOG_MAGIC) {
+        return Some(data.to_vec());
+    }
+    let (&selector, events) = data.split_first()?;
+    let mut file = format_prefix(selector);
+    file.extend_from_slice(events);
+    Some(file)
+}
 
 /// Renders every event of `data` that decodes and checks each line;
 /// returns how many lines there were.
 pub fn check_jsonl(data: &[u8]) -> usize {
-    let file = if data.starts_with(&gapless_decoder::header::BINLOG_MAGIC) {
-        data.to_vec()
-    } else {
-        let Some((&selector, events)) = data.split_first() else { return 0 };
-        let mut file = format_prefix(selector);
-        file.extend_from_slice(events);
-        file
-    };
+    let Some(file) = binlog_of(data) else { return 0 };
     let Ok(mut reader) = BinlogReader::new(&file, Decoder::new().verify_checksums(false)) else { return 0 };
     let mut render = JsonlRender::in_memory(0);
     let cx = Context { file: "fuzz-bin.000001", gtid: Some("0-1-1"), in_trx: None };
@@ -47,4 +54,61 @@ pub fn check_jsonl(data: &[u8]) -> usize {
         }
     }
     lines.len()
+}
+
+/// Renders every event of `data` that decodes as SQL, the way replay
+/// does (multi-row INSERTs, row settings, the second column of every table
+/// taken as generated), and checks each row statement; returns how many
+/// there were.
+///
+/// Invariants: no panic; a row change is one line (values escape their
+/// line breaks), ends with `;`, and closes every quote and backquote it
+/// opens: no value can end its literal early.
+pub fn check_sql(data: &[u8]) -> usize {
+    let Some(file) = binlog_of(data) else { return 0 };
+    let Ok(mut reader) = BinlogReader::new(&file, Decoder::new().verify_checksums(false)) else { return 0 };
+    let out = crate::stream::SharedBuf::default();
+    let generated = SharedGenerated::default();
+    let mut render = SqlRender::new(out.clone(), true)
+        .with_multi_row_inserts()
+        .with_row_session()
+        .with_generated_columns(generated.clone());
+    let cx = Context { file: "fuzz-bin.000001", gtid: Some("0-1-1"), in_trx: None };
+    while let Some(Ok(event)) = reader.next() {
+        if let EventData::TableMap(t) = &event.data {
+            let second = t.columns.get(1).and_then(|c| c.name.as_deref()).unwrap_or("");
+            generated
+                .borrow_mut()
+                .insert((t.schema.clone(), t.table.clone()), GeneratedColumns::new([(second, 1)]));
+        }
+        let _ = render.event(&cx, &event);
+    }
+    let text = String::from_utf8(out.take()).expect("SQL is UTF-8");
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| ["INSERT INTO ", "UPDATE ", "DELETE FROM "].iter().any(|s| l.starts_with(s)))
+        .collect();
+    for line in &rows {
+        assert!(line.ends_with(';'), "a row statement does not end its line: {line}");
+        assert!(quotes_closed(line), "a row statement leaves a quote open: {line}");
+    }
+    rows.len()
+}
+
+/// Whether every '…' and `…` in `sql` is closed, with backslash escapes in
+/// strings and doubled backquotes in identifiers.
+fn quotes_closed(sql: &str) -> bool {
+    let mut chars = sql.chars();
+    let mut open: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (open, c) {
+            (Some('\''), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => open = None,
+            (None, '\'' | '`') => open = Some(c),
+            _ => {}
+        }
+    }
+    open.is_none()
 }
