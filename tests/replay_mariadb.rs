@@ -266,8 +266,11 @@ fn checksums(server: &Server) -> String {
 }
 
 /// The failover: P with replicas R1 and R2, R1 lagging while every
-/// column type, DDL and a large transaction run on P; P killed; R1
-/// promoted; replay; R1 equals P (restarted), R2 re-pointed to R1
+/// column type, DDL and a large transaction run on P, and what a replay
+/// must apply exactly as a replica would (generated columns, triggers,
+/// savepoints, zero dates and a 0 kept in an AUTO_INCREMENT column under
+/// a lax sql_mode, rows written with foreign key checks off); P killed;
+/// R1 promoted; replay; R1 equals P (restarted), R2 re-pointed to R1
 /// replicates on, no errant GTIDs.
 #[test]
 fn failover_with_every_column_type_ddl_and_a_large_transaction_sql_mode() {
