@@ -36,11 +36,12 @@ enum Piece<'a> {
     Sql(String),
 }
 
-/// Plans the statements of `unit`, or gives `None` when it holds events
-/// that only SQL can carry (then it is rendered as SQL).
+/// Plans the statements of a unit's events (each with its binlog
+/// position), or gives `None` when it holds events that only SQL can
+/// carry (then it is rendered as SQL).
 pub fn statements<'a>(
     format: Option<&'a Received>,
-    unit: &'a [Received],
+    unit: &[(u64, &'a [u8])],
     gtid: &'a str,
     max_statement: usize,
 ) -> Option<Statements<'a>> {
@@ -60,8 +61,8 @@ pub fn statements<'a>(
     let mut maps: Vec<&[u8]> = Vec::new();
     let mut size = 0;
     let mut rows = false;
-    for r in unit {
-        match decoder.decode(r.offset, &r.bytes).ok()?.data {
+    for &(offset, event) in unit {
+        match decoder.decode(offset, event).ok()?.data {
             EventData::Gtid(_) | EventData::MariaGtid(_) | EventData::AnnotateRows(_) | EventData::Xid(_) => {
             }
             EventData::Query(q) if q.query.eq_ignore_ascii_case(b"BEGIN") => {}
@@ -73,17 +74,17 @@ pub fn statements<'a>(
                 pieces.push(Piece::Sql(String::from_utf8_lossy(&q.query).into_owned()));
             }
             EventData::TableMap(_) => {
-                maps.push(&r.bytes[..]);
-                chunk.push(&r.bytes[..]);
-                size += r.bytes.len();
+                maps.push(event);
+                chunk.push(event);
+                size += event.len();
             }
             EventData::Rows(_) => {
-                if size + r.bytes.len() > chunk_bytes && chunk.len() > maps.len() {
+                if size + event.len() > chunk_bytes && chunk.len() > maps.len() {
                     pieces.push(Piece::Events(std::mem::replace(&mut chunk, maps.clone())));
                     size = maps.iter().map(|m| m.len()).sum();
                 }
-                chunk.push(&r.bytes[..]);
-                size += r.bytes.len();
+                chunk.push(event);
+                size += event.len();
                 rows = true;
             }
             _ => return None,

@@ -37,7 +37,7 @@ use crate::render::sql::{GeneratedColumns, SharedColumnNames, SharedGenerated, S
 use crate::render::text::push_quoted;
 use crate::ring::index::cmp_coords;
 use crate::ring::record::{event_type, CRC32, RESENT};
-use crate::ring::{RingError, RingReader, Unit};
+use crate::ring::{Location, RingError, RingReader, Unit};
 use crate::stream::{Received, RenderSink, SharedBuf, Sink, SinkError};
 use gapless_decoder::EventType;
 
@@ -439,17 +439,20 @@ async fn apply_all(
         progress: plan.progress.as_deref(),
         in_flight: None,
         tables: tables.clone(),
+        reader,
     };
     // Any error ends the loop; the batch in flight is waited for first, so
     // the report counts what the target committed.
     let outcome: Result<(), ReplayError> = async {
         while let Some(at) = units.next_into(&mut records) {
             let unit = Unit { at: at?, records: std::mem::take(&mut records) };
-            let received = to_received(&unit);
-            if let Some(fde) =
-                received.iter().rev().find(|r| event_type(&r.bytes) == Some(EventType::FORMAT_DESCRIPTION))
+            // The events are read where the ring keeps them; one at a time
+            // is copied to be rendered (a transaction can be gigabytes).
+            let events: Vec<(u64, &[u8])> = unit.records.iter().map(|r| (r.meta.start, r.event)).collect();
+            if let Some(i) =
+                unit.records.iter().rposition(|r| event_type(r.event) == Some(EventType::FORMAT_DESCRIPTION))
             {
-                format = Some(Received { resent: true, ..fde.clone() });
+                format = Some(Received { resent: true, ..received(&unit, i) });
                 format_fed = false;
             }
             let gtid = unit.gtid().to_string();
@@ -493,11 +496,11 @@ async fn apply_all(
                 row_events: unit.records.iter().filter(|r| is_rows(r.event)).count() as u64,
             };
             let mut binlog = match plan.mode {
-                Mode::Binlog => binlog::statements(format.as_ref(), &received, &gtid, max_query),
+                Mode::Binlog => binlog::statements(format.as_ref(), &events, &gtid, max_query),
                 Mode::Sql => None,
             };
             if binlog.is_none() {
-                let unknown = tables.unknown(format.as_ref(), &received);
+                let unknown = tables.unknown(format.as_ref(), &events);
                 if !unknown.is_empty() {
                     // The target's tables as what is rendered before leaves them.
                     apply.send(&mut batch, &mut report, format.as_ref()).await?;
@@ -509,8 +512,8 @@ async fn apply_all(
                 // The binlog holds what the target's triggers would write
                 // again: row events of a table with triggers go as BINLOG
                 // statements, which do not fire them.
-                if let Some(triggered) = tables.triggered(format.as_ref(), &received) {
-                    binlog = binlog::statements(format.as_ref(), &received, &gtid, max_query);
+                if let Some(triggered) = tables.triggered(format.as_ref(), &events) {
+                    binlog = binlog::statements(format.as_ref(), &events, &gtid, max_query);
                     if binlog.is_none() {
                         apply.send(&mut batch, &mut report, format.as_ref()).await?;
                         apply.settle(&mut report).await?;
@@ -556,17 +559,18 @@ async fn apply_all(
                     if alone {
                         apply.send(&mut batch, &mut report, format.as_ref()).await?;
                     }
-                    batch.begin(applied.clone(), received.clone());
+                    batch.begin(applied.clone(), unit.at);
                     // Event by event: a large transaction is cut between
                     // statements, every query within max_allowed_packet.
-                    for r in &received {
-                        sink.write(std::slice::from_ref(r)).map_err(fail)?;
+                    for i in 0..unit.records.len() {
+                        let r = received(&unit, i);
+                        sink.write(std::slice::from_ref(&r)).map_err(fail)?;
                         sink.flush().map_err(fail)?;
                         let sql = String::from_utf8(buf.take())
                             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
                         if sql.len() > max_query {
                             apply.abandon(&mut batch, &mut report, format.as_ref()).await?;
-                            let what = format!("for its {}", describe_event(r));
+                            let what = format!("for its {}", describe_event(&r));
                             return Err(too_large(&applied, &what, sql.len(), max_query, &target, &report));
                         }
                         if !batch.sql.is_empty() && batch.sql.len() + sql.len() > max_query.min(BATCH_BYTES) {
@@ -610,19 +614,20 @@ struct Batch {
     sql: String,
     /// The transactions whose COMMIT is in `sql`.
     transactions: Vec<Applied>,
-    /// Their events, to find the failing one after an error.
-    units: Vec<Vec<Received>>,
+    /// Where they are in the ring, to find the failing event after an
+    /// error.
+    units: Vec<Location>,
     /// The transaction being rendered, whose COMMIT is not in `sql` yet.
     open: Option<Open>,
     /// Where its text starts in `sql`.
     open_at: usize,
 }
 
-/// A transaction begun and not committed yet, with its events.
+/// A transaction begun and not committed yet, and where it is in the ring.
 #[derive(Clone)]
 struct Open {
     applied: Applied,
-    unit: Vec<Received>,
+    unit: Location,
     /// Part of it was sent: the target is inside it.
     sent: bool,
 }
@@ -634,7 +639,7 @@ const BATCH_TRANSACTIONS: usize = 64;
 const BATCH_BYTES: usize = 1 << 20;
 
 impl Batch {
-    fn begin(&mut self, applied: Applied, unit: Vec<Received>) {
+    fn begin(&mut self, applied: Applied, unit: Location) {
         debug_assert!(self.open.is_none(), "one transaction at a time");
         self.open = Some(Open { applied, unit, sent: false });
         self.open_at = self.sql.len();
@@ -666,16 +671,17 @@ struct Applier<'a> {
     progress: Option<&'a std::sync::atomic::AtomicUsize>,
     /// The batch the target is running while the next one is rendered.
     in_flight: Option<InFlight>,
-    /// What is known of the target's tables (to render a failed
-    /// transaction again, event by event).
+    /// What is known of the target's tables, and the ring: to render a
+    /// failed transaction again, event by event.
     tables: TargetTables,
+    reader: &'a RingReader,
 }
 
 /// A batch sent and not answered yet.
 struct InFlight {
     sql: String,
     transactions: Vec<Applied>,
-    units: Vec<Vec<Received>>,
+    units: Vec<Location>,
     /// The transaction it holds the beginning or a middle part of.
     open: Option<Open>,
     /// The FORMAT_DESCRIPTION its events were rendered under.
@@ -792,7 +798,12 @@ impl Applier<'_> {
         let Some((t, unit)) = failed.or(batch.open.map(|o| (o.applied, o.unit))) else {
             return Err(ReplayError::Client(error));
         };
-        let (event, error) = match failing_event(c, batch.format.as_ref(), &self.tables, &unit).await {
+        let events = reread(self.reader, unit);
+        let found = match &events {
+            Some(events) => failing_event(c, batch.format.as_ref(), &self.tables, events).await,
+            None => None,
+        };
+        let (event, error) = match found {
             Some((event, again)) => (Some(event), again),
             None => (None, error),
         };
@@ -1174,7 +1185,7 @@ impl TargetTables {
     /// The tables a transaction changes that were not looked up yet. A
     /// transaction with a statement (DDL may add or drop columns and
     /// triggers) makes every table be looked up again after it.
-    fn unknown(&self, format: Option<&Received>, unit: &[Received]) -> Vec<TableRef> {
+    fn unknown(&self, format: Option<&Received>, unit: &[(u64, &[u8])]) -> Vec<TableRef> {
         let (maps, statement) = table_maps(format, unit);
         if statement {
             self.names.borrow_mut().clear();
@@ -1189,7 +1200,7 @@ impl TargetTables {
 
     /// The first table the transaction changes that has triggers on the
     /// target, as "`schema`.`table` (its triggers)".
-    fn triggered(&self, format: Option<&Received>, unit: &[Received]) -> Option<String> {
+    fn triggered(&self, format: Option<&Received>, unit: &[(u64, &[u8])]) -> Option<String> {
         let triggers = self.triggers.borrow();
         table_maps(format, unit).0.into_iter().find_map(|(schema, table, _)| {
             let names = triggers.get(&(schema.clone(), table.clone()))?;
@@ -1250,18 +1261,18 @@ impl TargetTables {
 
 /// The (schema, table, column count) of each table map of `unit`, and
 /// whether it holds a statement (a QUERY event other than BEGIN/COMMIT).
-fn table_maps(format: Option<&Received>, unit: &[Received]) -> (Vec<TableRef>, bool) {
+fn table_maps(format: Option<&Received>, unit: &[(u64, &[u8])]) -> (Vec<TableRef>, bool) {
     let mut decoder = gapless_decoder::Decoder::new();
     if let Some(f) = format {
         let _ = decoder.decode(f.offset, &f.bytes);
     }
     let mut maps = Vec::new();
     let mut statement = false;
-    for r in unit {
-        if !matches!(event_type(&r.bytes), Some(EventType::QUERY | EventType::TABLE_MAP)) {
+    for &(offset, event) in unit {
+        if !matches!(event_type(event), Some(EventType::QUERY | EventType::TABLE_MAP)) {
             continue;
         }
-        let Ok(ev) = decoder.decode(r.offset, &r.bytes) else { continue };
+        let Ok(ev) = decoder.decode(offset, event) else { continue };
         match &ev.data {
             gapless_decoder::EventData::Query(q) => {
                 statement |= !crate::render::sql::is_transaction_control(&q.query)
@@ -1275,22 +1286,27 @@ fn table_maps(format: Option<&Received>, unit: &[Received]) -> (Vec<TableRef>, b
     (maps, statement)
 }
 
-/// A unit's records as the renderer takes them.
-fn to_received(unit: &Unit<'_>) -> Vec<Received> {
-    let file: std::sync::Arc<str> = std::sync::Arc::from(unit.records[0].meta.file);
-    let gtid = Some(unit.gtid()).filter(|g| !g.is_empty()).map(std::sync::Arc::from);
-    unit.records
-        .iter()
-        .map(|r| Received {
-            bytes: Bytes::copy_from_slice(r.event),
-            file: file.clone(),
-            offset: r.meta.start,
-            end: r.meta.end,
-            gtid: gtid.clone(),
-            resent: r.meta.flags & RESENT != 0,
-            crc32: r.meta.flags & CRC32 != 0,
-        })
-        .collect()
+/// Record `i` of a unit as the renderer takes it (a copy of its event).
+fn received(unit: &Unit<'_>, i: usize) -> Received {
+    let r = &unit.records[i];
+    Received {
+        bytes: Bytes::copy_from_slice(r.event),
+        file: std::sync::Arc::from(r.meta.file),
+        offset: r.meta.start,
+        end: r.meta.end,
+        gtid: Some(unit.gtid()).filter(|g| !g.is_empty()).map(std::sync::Arc::from),
+        resent: r.meta.flags & RESENT != 0,
+        crc32: r.meta.flags & CRC32 != 0,
+    }
+}
+
+/// The unit at `at`, read from the ring again (to find a failed
+/// transaction's event); `None` if the ring no longer has it there.
+fn reread(reader: &RingReader, at: Location) -> Option<Vec<Received>> {
+    let mut records = Vec::new();
+    let start = reader.units(at).next_into(&mut records)?.ok()?;
+    let unit = Unit { at: start, records };
+    (start == at).then(|| (0..unit.records.len()).map(|i| received(&unit, i)).collect())
 }
 
 /// Whether an event changes data (or is part of a change): anything but
