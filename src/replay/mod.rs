@@ -254,23 +254,24 @@ pub enum ReplayError {
     /// No start point could be worked out.
     #[error("{0}")]
     NoStart(String),
-    /// A transaction changes a table with triggers on the target and also
-    /// holds statements: as SQL the triggers would fire again, and
-    /// statements cannot go as `BINLOG`.
+    /// A transaction changes a table whose row changes only `BINLOG`
+    /// statements apply as a replica does (triggers, system versioning) and
+    /// also holds statements, which `BINLOG` cannot carry.
     #[error(
-        "transaction {gtid} ({file}:{start}) changes {table}, which has triggers on {target}, and also holds \
-         statements, so it cannot go as BINLOG statements (which do not fire triggers); as SQL the triggers \
-         would write again what the binlog already holds. Nothing of it was applied, {applied} \
-         transaction(s) before it were: apply it by hand, then run the replay again"
+        "transaction {gtid} ({file}:{start}) changes {table} on {target}: only BINLOG statements apply its \
+         rows as a replica would (as SQL, triggers would write again what the binlog already holds, and a \
+         system-versioned table's period columns cannot be set), but it also holds statements, which BINLOG \
+         cannot carry. Nothing of it was applied, {applied} transaction(s) before it were: apply it by hand, \
+         then run the replay again"
     )]
-    Triggers {
+    NeedsBinlog {
         /// Its GTID.
         gtid: String,
         /// Binlog file.
         file: String,
         /// Position of its first event.
         start: u64,
-        /// The table and its triggers.
+        /// The table, and why.
         table: String,
         /// The target.
         target: String,
@@ -510,24 +511,25 @@ async fn apply_all(
                     }
                 }
                 // The binlog holds what the target's triggers would write
-                // again: row events of a table with triggers go as BINLOG
-                // statements, which do not fire them.
-                if let Some(triggered) = tables.triggered(format.as_ref(), &events) {
+                // again, and the history rows of a system-versioned table:
+                // such a table's row events go as BINLOG statements, which
+                // apply them as a replica does.
+                if let Some(table) = tables.binlog_only(format.as_ref(), &events) {
                     binlog = binlog::statements(format.as_ref(), &events, &gtid, max_query);
                     if binlog.is_none() {
                         apply.send(&mut batch, &mut report, format.as_ref()).await?;
                         apply.settle(&mut report).await?;
-                        return Err(ReplayError::Triggers {
+                        return Err(ReplayError::NeedsBinlog {
                             gtid,
                             file: applied.file,
                             start: applied.start,
-                            table: triggered,
+                            table,
                             target: target.to_string(),
                             applied: report.applied.len(),
                         });
                     }
-                    info!(gtid = %gtid, table = %triggered, "the table has triggers on the target: \
-                        the transaction goes as BINLOG statements, which do not fire them again");
+                    info!(gtid = %gtid, table = %table, "only BINLOG statements apply this table's rows as \
+                        a replica would: the transaction goes as BINLOG statements");
                 }
             }
             match binlog {
@@ -1165,8 +1167,11 @@ fn check_no_gap(
 struct TargetTables {
     names: SharedColumnNames,
     generated: SharedGenerated,
-    /// Tables with triggers, and their triggers' names.
-    triggers: std::rc::Rc<std::cell::RefCell<HashMap<(String, String), String>>>,
+    /// Tables whose row changes only `BINLOG` statements apply as a
+    /// replica does, and why: triggers (SQL would fire them again), system
+    /// versioning (SQL can neither set its period columns nor keep the
+    /// server from writing history rows the binlog already holds).
+    binlog_only: std::rc::Rc<std::cell::RefCell<HashMap<(String, String), String>>>,
 }
 
 /// A table to look up: schema, table and the table map's column count.
@@ -1190,7 +1195,7 @@ impl TargetTables {
         if statement {
             self.names.borrow_mut().clear();
             self.generated.borrow_mut().clear();
-            self.triggers.borrow_mut().clear();
+            self.binlog_only.borrow_mut().clear();
         }
         let known = self.generated.borrow();
         maps.into_iter()
@@ -1198,10 +1203,10 @@ impl TargetTables {
             .collect()
     }
 
-    /// The first table the transaction changes that has triggers on the
-    /// target, as "`schema`.`table` (its triggers)".
-    fn triggered(&self, format: Option<&Received>, unit: &[(u64, &[u8])]) -> Option<String> {
-        let triggers = self.triggers.borrow();
+    /// The first table the transaction changes that only `BINLOG`
+    /// statements apply as a replica does, as "`schema`.`table` (why)".
+    fn binlog_only(&self, format: Option<&Received>, unit: &[(u64, &[u8])]) -> Option<String> {
+        let triggers = self.binlog_only.borrow();
         table_maps(format, unit).0.into_iter().find_map(|(schema, table, _)| {
             let names = triggers.get(&(schema.clone(), table.clone()))?;
             let mut shown = String::new();
@@ -1251,8 +1256,20 @@ impl TargetTables {
             push_quoted(&mut sql, schema);
             sql.push_str(" AND EVENT_OBJECT_TABLE = ");
             push_quoted(&mut sql, table);
+            let mut why = Vec::new();
             if let Some(names) = conn.query_value(&sql).await?.filter(|n| !n.is_empty()) {
-                self.triggers.borrow_mut().insert(key, names);
+                why.push(format!("triggers {names}"));
+            }
+            let mut sql =
+                String::from("SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ");
+            push_quoted(&mut sql, schema);
+            sql.push_str(" AND TABLE_NAME = ");
+            push_quoted(&mut sql, table);
+            if conn.query_value(&sql).await?.is_some_and(|t| t == "SYSTEM VERSIONED") {
+                why.push("system-versioned".to_string());
+            }
+            if !why.is_empty() {
+                self.binlog_only.borrow_mut().insert(key, why.join("; "));
             }
         }
         Ok(())
