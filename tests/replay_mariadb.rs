@@ -767,3 +767,60 @@ fn transactions_larger_than_the_targets_max_allowed_packet() {
     }
     let _ = std::fs::remove_dir_all(&ring);
 }
+
+/// A MariaDB sequence: both modes stop before the transaction that
+/// changes it and say so. (Applied, as SQL or as BINLOG statements, the
+/// target logged the next GTID twice, which stopped its replicas.)
+#[test]
+fn replay_stops_before_a_sequence() {
+    if !mariadb_here() {
+        return;
+    }
+    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL"];
+    let [p, target] = <[Server; 2]>::try_from(common::server::start_all(&[
+        ("rseq", 1, 25800, &opts),
+        ("rseqtarget", 2, 25900, &opts),
+    ]))
+    .ok()
+    .expect("two servers");
+    p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    create_apply_user(&target);
+    let ring = ring_dir("sequence");
+    let mut sidecar = sidecar_from_start(&p, &ring, "rseqsidecar");
+    p.sql(
+        "CREATE DATABASE d; CREATE TABLE d.numbered (id INT PRIMARY KEY) ENGINE=InnoDB; \
+         INSERT INTO d.numbered VALUES (1); \
+         CREATE SEQUENCE d.seq START WITH 100 CACHE 2; \
+         INSERT INTO d.numbered VALUES (NEXTVAL(d.seq)), (NEXTVAL(d.seq)); \
+         INSERT INTO d.numbered VALUES (2);",
+    );
+    let last = p.value("SELECT @@gtid_binlog_pos");
+    wait_ring_holds(&ring, &last);
+    assert_eq!(sidecar.stop(), 0, "{}", sidecar.log());
+
+    // The target starts with no GTIDs; after the first run it has some.
+    for (mode, start) in [("sql", ["--after-gtid", ""].as_slice()), ("binlog", ["--auto"].as_slice())] {
+        let out = replay(&ring, &target, &[start, &["--mode", mode]].concat());
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains("changes the sequence `d`.`seq`") && err.contains("cannot apply"),
+            "{mode}: {err}"
+        );
+        assert_eq!(
+            target.value("SELECT COUNT(*) FROM d.numbered"),
+            "1",
+            "{mode}: stopped before the sequence"
+        );
+    }
+    let gtids: Vec<String> = target
+        .sql("SHOW BINLOG EVENTS")
+        .lines()
+        .filter_map(|l| l.split('\t').next_back().filter(|info| info.contains("GTID 0-")).map(str::to_string))
+        .collect();
+    let mut unique = gtids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), gtids.len(), "a GTID logged twice: {gtids:?}");
+    let _ = std::fs::remove_dir_all(&ring);
+}

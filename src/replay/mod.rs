@@ -278,6 +278,28 @@ pub enum ReplayError {
         /// How many were applied before it.
         applied: usize,
     },
+    /// A transaction that changes a MariaDB sequence, which replay cannot
+    /// apply yet.
+    #[error(
+        "transaction {gtid} ({file}:{start}) changes the sequence {sequence}, which gapless cannot apply yet: \
+         {target} logs a sequence's change on its own and would then log the next GTID twice, which stops its \
+         replicas. Nothing of it was applied, {applied} transaction(s) before it were: apply it by hand with its \
+         GTID, then run the replay again"
+    )]
+    Sequence {
+        /// Its GTID.
+        gtid: String,
+        /// Binlog file.
+        file: String,
+        /// Position of its first event.
+        start: u64,
+        /// The sequence.
+        sequence: String,
+        /// The target.
+        target: String,
+        /// How many were applied before it.
+        applied: usize,
+    },
     /// The target still replicates: its own replication would apply the
     /// transactions the replay applies.
     #[error(
@@ -496,20 +518,32 @@ async fn apply_all(
                 end: unit.records.last().map_or(first.end, |r| r.meta.end),
                 row_events: unit.records.iter().filter(|r| is_rows(r.event)).count() as u64,
             };
+            let unknown = tables.unknown(format.as_ref(), &events);
+            if !unknown.is_empty() {
+                // The target's tables as what is rendered before leaves them.
+                apply.send(&mut batch, &mut report, format.as_ref()).await?;
+                apply.settle(&mut report).await?;
+                if let Some(c) = apply.conn.as_deref_mut() {
+                    tables.look_up(c, &unknown).await?;
+                }
+            }
+            if let Some(sequence) = tables.sequence(format.as_ref(), &events) {
+                apply.send(&mut batch, &mut report, format.as_ref()).await?;
+                apply.settle(&mut report).await?;
+                return Err(ReplayError::Sequence {
+                    gtid,
+                    file: applied.file,
+                    start: applied.start,
+                    sequence,
+                    target: target.to_string(),
+                    applied: report.applied.len(),
+                });
+            }
             let mut binlog = match plan.mode {
                 Mode::Binlog => binlog::statements(format.as_ref(), &events, &gtid, max_query),
                 Mode::Sql => None,
             };
             if binlog.is_none() {
-                let unknown = tables.unknown(format.as_ref(), &events);
-                if !unknown.is_empty() {
-                    // The target's tables as what is rendered before leaves them.
-                    apply.send(&mut batch, &mut report, format.as_ref()).await?;
-                    apply.settle(&mut report).await?;
-                    if let Some(c) = apply.conn.as_deref_mut() {
-                        tables.look_up(c, &unknown).await?;
-                    }
-                }
                 // The binlog holds what the target's triggers would write
                 // again, and the history rows of a system-versioned table:
                 // such a table's row events go as BINLOG statements, which
@@ -1172,6 +1206,10 @@ struct TargetTables {
     /// versioning (SQL can neither set its period columns nor keep the
     /// server from writing history rows the binlog already holds).
     binlog_only: std::rc::Rc<std::cell::RefCell<HashMap<(String, String), String>>>,
+    /// MariaDB sequences: their changes are logged on their own, and the
+    /// target then logs the next GTID twice (as SQL and as `BINLOG`
+    /// statements alike); replay stops before them.
+    sequences: std::rc::Rc<std::cell::RefCell<std::collections::HashSet<(String, String)>>>,
 }
 
 /// A table to look up: schema, table and the table map's column count.
@@ -1196,11 +1234,20 @@ impl TargetTables {
             self.names.borrow_mut().clear();
             self.generated.borrow_mut().clear();
             self.binlog_only.borrow_mut().clear();
+            self.sequences.borrow_mut().clear();
         }
         let known = self.generated.borrow();
         maps.into_iter()
             .filter(|(schema, table, _)| !known.contains_key(&(schema.clone(), table.clone())))
             .collect()
+    }
+
+    /// The first sequence the transaction changes, as "`schema`.`name`".
+    fn sequence(&self, format: Option<&Received>, unit: &[(u64, &[u8])]) -> Option<String> {
+        let sequences = self.sequences.borrow();
+        table_maps(format, unit).0.into_iter().find_map(|(schema, table, _)| {
+            sequences.contains(&(schema.clone(), table.clone())).then(|| quoted_table(&schema, &table))
+        })
     }
 
     /// The first table the transaction changes that only `BINLOG`
@@ -1209,11 +1256,7 @@ impl TargetTables {
         let triggers = self.binlog_only.borrow();
         table_maps(format, unit).0.into_iter().find_map(|(schema, table, _)| {
             let names = triggers.get(&(schema.clone(), table.clone()))?;
-            let mut shown = String::new();
-            crate::render::sql::push_ident(&mut shown, &schema);
-            shown.push('.');
-            crate::render::sql::push_ident(&mut shown, &table);
-            Some(format!("{shown} ({names})"))
+            Some(format!("{} ({names})", quoted_table(&schema, &table)))
         })
     }
 
@@ -1265,8 +1308,12 @@ impl TargetTables {
             push_quoted(&mut sql, schema);
             sql.push_str(" AND TABLE_NAME = ");
             push_quoted(&mut sql, table);
-            if conn.query_value(&sql).await?.is_some_and(|t| t == "SYSTEM VERSIONED") {
-                why.push("system-versioned".to_string());
+            match conn.query_value(&sql).await?.as_deref() {
+                Some("SYSTEM VERSIONED") => why.push("system-versioned".to_string()),
+                Some("SEQUENCE") => {
+                    self.sequences.borrow_mut().insert(key.clone());
+                }
+                _ => {}
             }
             if !why.is_empty() {
                 self.binlog_only.borrow_mut().insert(key, why.join("; "));
@@ -1274,6 +1321,15 @@ impl TargetTables {
         }
         Ok(())
     }
+}
+
+/// "`schema`.`table`".
+fn quoted_table(schema: &str, table: &str) -> String {
+    let mut shown = String::new();
+    crate::render::sql::push_ident(&mut shown, schema);
+    shown.push('.');
+    crate::render::sql::push_ident(&mut shown, table);
+    shown
 }
 
 /// The (schema, table, column count) of each table map of `unit`, and
