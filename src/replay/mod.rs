@@ -521,15 +521,13 @@ async fn apply_all(
             let unknown = tables.unknown(format.as_ref(), &events);
             if !unknown.is_empty() {
                 // The target's tables as what is rendered before leaves them.
-                apply.send(&mut batch, &mut report, format.as_ref()).await?;
-                apply.settle(&mut report).await?;
+                apply.drain(&mut batch, &mut report, format.as_ref()).await?;
                 if let Some(c) = apply.conn.as_deref_mut() {
                     tables.look_up(c, &unknown).await?;
                 }
             }
             if let Some(sequence) = tables.sequence(format.as_ref(), &events) {
-                apply.send(&mut batch, &mut report, format.as_ref()).await?;
-                apply.settle(&mut report).await?;
+                apply.drain(&mut batch, &mut report, format.as_ref()).await?;
                 return Err(ReplayError::Sequence {
                     gtid,
                     file: applied.file,
@@ -551,8 +549,7 @@ async fn apply_all(
                 if let Some(table) = tables.binlog_only(format.as_ref(), &events) {
                     binlog = binlog::statements(format.as_ref(), &events, &gtid, max_query);
                     if binlog.is_none() {
-                        apply.send(&mut batch, &mut report, format.as_ref()).await?;
-                        apply.settle(&mut report).await?;
+                        apply.drain(&mut batch, &mut report, format.as_ref()).await?;
                         return Err(ReplayError::NeedsBinlog {
                             gtid,
                             file: applied.file,
@@ -773,6 +770,18 @@ impl Applier<'_> {
         }
     }
 
+    /// Sends what the batch holds and waits for the target to run it, for
+    /// what depends on the target's state after it.
+    async fn drain(
+        &mut self,
+        batch: &mut Batch,
+        report: &mut Report,
+        format: Option<&Received>,
+    ) -> Result<(), ReplayError> {
+        self.send(batch, report, format).await?;
+        self.settle(report).await
+    }
+
     /// Waits for the batch in flight, if any: its transactions applied, or
     /// the error of the one that failed.
     async fn settle(&mut self, report: &mut Report) -> Result<(), ReplayError> {
@@ -800,8 +809,7 @@ impl Applier<'_> {
     ) -> Result<(), ReplayError> {
         let Some(open) = batch.open.take() else { return Ok(()) };
         batch.sql.truncate(batch.open_at);
-        self.send(batch, report, format).await?;
-        self.settle(report).await?;
+        self.drain(batch, report, format).await?;
         if let (true, Some(c)) = (open.sent, self.conn.as_deref_mut().filter(|_| !self.dry_run)) {
             c.query("ROLLBACK").await?;
         }
