@@ -518,7 +518,8 @@ async fn apply_all(
                 end: unit.records.last().map_or(first.end, |r| r.meta.end),
                 row_events: unit.records.iter().filter(|r| is_rows(r.event)).count() as u64,
             };
-            let unknown = tables.unknown(format.as_ref(), &events);
+            let (maps, statement) = table_maps(format.as_ref(), &events);
+            let unknown = tables.unknown(&maps, statement);
             if !unknown.is_empty() {
                 // The target's tables as what is rendered before leaves them.
                 apply.drain(&mut batch, &mut report, format.as_ref()).await?;
@@ -526,7 +527,7 @@ async fn apply_all(
                     tables.look_up(c, &unknown).await?;
                 }
             }
-            if let Some(sequence) = tables.sequence(format.as_ref(), &events) {
+            if let Some(sequence) = tables.sequence(&maps) {
                 apply.drain(&mut batch, &mut report, format.as_ref()).await?;
                 return Err(ReplayError::Sequence {
                     gtid,
@@ -546,7 +547,7 @@ async fn apply_all(
                 // again, and the history rows of a system-versioned table:
                 // such a table's row events go as BINLOG statements, which
                 // apply them as a replica does.
-                if let Some(table) = tables.binlog_only(format.as_ref(), &events) {
+                if let Some(table) = tables.binlog_only(&maps) {
                     binlog = binlog::statements(format.as_ref(), &events, &gtid, max_query);
                     if binlog.is_none() {
                         apply.drain(&mut batch, &mut report, format.as_ref()).await?;
@@ -1209,15 +1210,22 @@ fn check_no_gap(
 struct TargetTables {
     names: SharedColumnNames,
     generated: SharedGenerated,
-    /// Tables whose row changes only `BINLOG` statements apply as a
-    /// replica does, and why: triggers (SQL would fire them again), system
-    /// versioning (SQL can neither set its period columns nor keep the
-    /// server from writing history rows the binlog already holds).
-    binlog_only: std::rc::Rc<std::cell::RefCell<HashMap<(String, String), String>>>,
-    /// MariaDB sequences: their changes are logged on their own, and the
+    /// Tables that SQL cannot change as a replica would.
+    special: std::rc::Rc<std::cell::RefCell<HashMap<(String, String), Special>>>,
+}
+
+/// Why SQL cannot change a table as a replica would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Special {
+    /// Only `BINLOG` statements apply its rows as a replica does, and why:
+    /// triggers (SQL would fire them again), system versioning (SQL can
+    /// neither set its period columns nor keep the server from writing
+    /// history rows the binlog already holds).
+    BinlogOnly(String),
+    /// A MariaDB sequence: its changes are logged on their own, and the
     /// target then logs the next GTID twice (as SQL and as `BINLOG`
-    /// statements alike); replay stops before them.
-    sequences: std::rc::Rc<std::cell::RefCell<std::collections::HashSet<(String, String)>>>,
+    /// statements alike); replay stops before it.
+    Sequence,
 }
 
 /// A table to look up: schema, table and the table map's column count.
@@ -1236,35 +1244,35 @@ impl TargetTables {
     /// The tables a transaction changes that were not looked up yet. A
     /// transaction with a statement (DDL may add or drop columns and
     /// triggers) makes every table be looked up again after it.
-    fn unknown(&self, format: Option<&Received>, unit: &[(u64, &[u8])]) -> Vec<TableRef> {
-        let (maps, statement) = table_maps(format, unit);
+    fn unknown(&self, maps: &[TableRef], statement: bool) -> Vec<TableRef> {
         if statement {
             self.names.borrow_mut().clear();
             self.generated.borrow_mut().clear();
-            self.binlog_only.borrow_mut().clear();
-            self.sequences.borrow_mut().clear();
+            self.special.borrow_mut().clear();
         }
         let known = self.generated.borrow();
-        maps.into_iter()
+        maps.iter()
             .filter(|(schema, table, _)| !known.contains_key(&(schema.clone(), table.clone())))
+            .cloned()
             .collect()
     }
 
-    /// The first sequence the transaction changes, as "`schema`.`name`".
-    fn sequence(&self, format: Option<&Received>, unit: &[(u64, &[u8])]) -> Option<String> {
-        let sequences = self.sequences.borrow();
-        table_maps(format, unit).0.into_iter().find_map(|(schema, table, _)| {
-            sequences.contains(&(schema.clone(), table.clone())).then(|| quoted_table(&schema, &table))
+    /// The first sequence of `maps`, as "`schema`.`name`".
+    fn sequence(&self, maps: &[TableRef]) -> Option<String> {
+        let special = self.special.borrow();
+        maps.iter().find_map(|(schema, table, _)| match special.get(&(schema.clone(), table.clone())) {
+            Some(Special::Sequence) => Some(quoted_table(schema, table)),
+            _ => None,
         })
     }
 
-    /// The first table the transaction changes that only `BINLOG`
-    /// statements apply as a replica does, as "`schema`.`table` (why)".
-    fn binlog_only(&self, format: Option<&Received>, unit: &[(u64, &[u8])]) -> Option<String> {
-        let triggers = self.binlog_only.borrow();
-        table_maps(format, unit).0.into_iter().find_map(|(schema, table, _)| {
-            let names = triggers.get(&(schema.clone(), table.clone()))?;
-            Some(format!("{} ({names})", quoted_table(&schema, &table)))
+    /// The first table of `maps` whose rows only `BINLOG` statements apply
+    /// as a replica does, as "`schema`.`table` (why)".
+    fn binlog_only(&self, maps: &[TableRef]) -> Option<String> {
+        let special = self.special.borrow();
+        maps.iter().find_map(|(schema, table, _)| match special.get(&(schema.clone(), table.clone())) {
+            Some(Special::BinlogOnly(why)) => Some(format!("{} ({why})", quoted_table(schema, table))),
+            _ => None,
         })
     }
 
@@ -1316,15 +1324,16 @@ impl TargetTables {
             push_quoted(&mut sql, schema);
             sql.push_str(" AND TABLE_NAME = ");
             push_quoted(&mut sql, table);
-            match conn.query_value(&sql).await?.as_deref() {
-                Some("SYSTEM VERSIONED") => why.push("system-versioned".to_string()),
-                Some("SEQUENCE") => {
-                    self.sequences.borrow_mut().insert(key.clone());
+            let special = match conn.query_value(&sql).await?.as_deref() {
+                Some("SEQUENCE") => Some(Special::Sequence),
+                Some("SYSTEM VERSIONED") => {
+                    why.push("system-versioned".to_string());
+                    Some(Special::BinlogOnly(why.join("; ")))
                 }
-                _ => {}
-            }
-            if !why.is_empty() {
-                self.binlog_only.borrow_mut().insert(key, why.join("; "));
+                _ => (!why.is_empty()).then(|| Special::BinlogOnly(why.join("; "))),
+            };
+            if let Some(special) = special {
+                self.special.borrow_mut().insert(key, special);
             }
         }
         Ok(())
@@ -1370,12 +1379,13 @@ fn table_maps(format: Option<&Received>, unit: &[(u64, &[u8])]) -> (Vec<TableRef
 /// Record `i` of a unit as the renderer takes it (a copy of its event).
 fn received(unit: &Unit<'_>, i: usize) -> Received {
     let r = &unit.records[i];
+    let gtid = unit.gtid();
     Received {
         bytes: Bytes::copy_from_slice(r.event),
         file: std::sync::Arc::from(r.meta.file),
         offset: r.meta.start,
         end: r.meta.end,
-        gtid: Some(unit.gtid()).filter(|g| !g.is_empty()).map(std::sync::Arc::from),
+        gtid: (!gtid.is_empty()).then(|| std::sync::Arc::from(gtid)),
         resent: r.meta.flags & RESENT != 0,
         crc32: r.meta.flags & CRC32 != 0,
     }
