@@ -499,6 +499,11 @@ fn a_transaction_without_its_commit_in_the_ring_is_not_applied() {
 
 /// A replay cut off midway, by kill -9 of gapless and then of the target,
 /// and run again, ends equal: every transaction exactly once.
+///
+/// gapless is killed while the target holds its batch (FLUSH TABLES WITH
+/// READ LOCK): the server runs the rest of that batch once the lock goes,
+/// after the client is gone, and the next replay must wait for it instead
+/// of applying the same transactions beside it.
 #[test]
 fn a_replay_killed_midway_and_run_again_ends_equal() {
     if !mariadb_here() {
@@ -517,7 +522,9 @@ fn a_replay_killed_midway_and_run_again_ends_equal() {
     wait_ring_holds(&ring, &last);
     assert_eq!(sidecar.stop(), 0);
     let count = || target.value("SELECT COUNT(*) FROM d.t").parse::<u32>().unwrap_or(0);
+    let log = ring.with_extension("replay.log");
     let background = |args: &[&str]| {
+        let log = std::fs::File::create(&log).expect("replay log");
         common::gapless()
             .arg("replay")
             .args([
@@ -531,24 +538,56 @@ fn a_replay_killed_midway_and_run_again_ends_equal() {
             .args(args)
             .env("GAPLESS_PASSWORD", PASSWORD)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("gapless replay")
     };
+    let running = |run: &mut std::process::Child| {
+        let status = run.try_wait().expect("try_wait");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(status.is_none(), "the replay ended ({status:?}):\n{text}");
+    };
+    let sessions = |state: &str| {
+        target.value(&format!(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'apply' AND STATE LIKE '{state}'"
+        ))
+    };
 
-    // kill -9 of gapless midway.
+    // kill -9 of gapless while the target holds its batch.
     let mut run = background(&["--after-gtid", ""]);
     wait_until(Duration::from_secs(60), "some rows applied", || {
+        running(&mut run);
         target.sql("SHOW DATABASES").contains('d') && count() >= 300
     });
+    let mut hold = target
+        .client("-N -B -e 'FLUSH TABLES WITH READ LOCK; SELECT SLEEP(300)'")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mariadb");
+    wait_until(Duration::from_secs(30), "the replay's batch held", || sessions("%wait%") == "1");
     run.kill().unwrap();
     run.wait().unwrap();
     let first = count();
     assert!(first < 3000, "the replay should have been cut off ({first} rows)");
 
-    // kill -9 of the target midway: replay fails, the target restarts.
+    // The next replay starts while the killed one's batch still waits.
     let mut run = background(&["--auto"]);
-    wait_until(Duration::from_secs(60), "more rows applied", || count() >= first + 300);
+    wait_until(Duration::from_secs(30), "the second replay's session", || {
+        running(&mut run);
+        sessions("%") == "2"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let held =
+        target.value("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(300)'");
+    target.sql(&format!("KILL {held}"));
+    let _ = hold.wait();
+
+    // kill -9 of the target midway: replay fails, the target restarts.
+    wait_until(Duration::from_secs(60), "more rows applied", || {
+        running(&mut run);
+        count() >= first + 300
+    });
     target.kill9();
     assert!(!run.wait().unwrap().success(), "replay must fail when the target dies");
     target.restart();
@@ -558,7 +597,33 @@ fn a_replay_killed_midway_and_run_again_ends_equal() {
     assert_eq!(count(), 3000);
     assert_eq!(target.value("SELECT COUNT(DISTINCT id) FROM d.t WHERE v = CONCAT('v', id)"), "3000");
     assert_eq!(target.value("SELECT @@gtid_binlog_pos"), last);
+
+    // A session that keeps the lock: a replay with a deadline gives up on
+    // it and says who holds it; a dry run only warns.
+    let mut hold = target
+        .client("-N -B -e \"SELECT GET_LOCK('gapless.replay', 0), SLEEP(300)\"")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mariadb");
+    wait_until(Duration::from_secs(30), "the lock held", || {
+        target.value("SELECT IS_USED_LOCK('gapless.replay') IS NOT NULL") == "1"
+    });
+    let holder = target.value("SELECT IS_USED_LOCK('gapless.replay')");
+    let out = replay(&ring, &target, &["--auto", "--deadline", "2"]);
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(
+        text.contains("still holds the replay lock") && text.contains(&format!("connection {holder}")),
+        "{text}"
+    );
+    let out = replay(&ring, &target, &["--auto", "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("connection {holder}")), "{}", stderr(&out));
+    target.sql(&format!("KILL {holder}"));
+    let _ = hold.wait();
     let _ = std::fs::remove_dir_all(&ring);
+    let _ = std::fs::remove_file(&log);
 }
 
 /// Replication by file and position (MASTER_USE_GTID=no): the replica's

@@ -20,6 +20,7 @@
 
 mod binlog;
 pub mod durability;
+mod lock;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -317,6 +318,22 @@ pub enum ReplayError {
         /// The SQL thread's state.
         sql: String,
     },
+    /// Another replay's session holds the target's replay lock, and the
+    /// deadline passed while waiting for it; nothing was applied.
+    #[error(
+        "{holder} still holds the replay lock on {target} (GET_LOCK('gapless.replay')), and the deadline passed \
+         while waiting for it to end; nothing was applied. Two replays at once would apply the same \
+         transactions: let it finish, or KILL that connection, then run the replay again"
+    )]
+    Busy {
+        /// The target.
+        target: String,
+        /// Who holds the lock.
+        holder: String,
+    },
+    /// The replay lock could not be taken.
+    #[error("{0}")]
+    Lock(String),
     /// The deadline passed; the transactions applied so far stay.
     #[error(
         "the deadline of {seconds} s passed after {applied} transaction(s); stopped before the next one"
@@ -379,6 +396,12 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
         false => None,
     };
     if let Some(c) = conn.as_mut() {
+        // Before the start point is read: a replay still running there
+        // would change it.
+        match plan.dry_run {
+            true => lock::warn_if_held(c).await,
+            false => lock::take(c, plan.deadline.map(|d| started + d)).await?,
+        }
         check_not_replicating(c, plan.dry_run).await?;
     }
     let relaxed = match (plan.relaxed_durability && !plan.dry_run, conn.as_mut()) {
