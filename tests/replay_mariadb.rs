@@ -889,3 +889,71 @@ fn replay_stops_before_a_sequence() {
     assert_eq!(unique.len(), gtids.len(), "a GTID logged twice: {gtids:?}");
     let _ = std::fs::remove_dir_all(&ring);
 }
+
+/// XA transactions: MariaDB logs XA PREPARE (with the rows) and XA COMMIT
+/// or XA ROLLBACK as groups of their own. Replayed, the target ends as the
+/// primary did: committed ones applied, rolled-back ones not, and one left
+/// prepared is prepared there too, for its transaction manager to finish.
+#[test]
+fn xa_transactions_end_as_on_the_primary() {
+    if !mariadb_here() {
+        return;
+    }
+    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL"];
+    let [p, sql_target, binlog_target] = <[Server; 3]>::try_from(common::server::start_all(&[
+        ("rxa", 1, 31200, &opts),
+        ("rxasql", 2, 31300, &opts),
+        ("rxabinlog", 3, 31400, &opts),
+    ]))
+    .ok()
+    .expect("three servers");
+    p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    let ring = ring_dir("xa");
+    let mut sidecar = sidecar_from_start(&p, &ring, "rxasidecar");
+    p.sql(
+        "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(32)) ENGINE=InnoDB; \
+         INSERT INTO d.t VALUES (1, 'plain'); \
+         XA START 'x1'; INSERT INTO d.t VALUES (2, 'xa'); XA END 'x1'; XA PREPARE 'x1'; XA COMMIT 'x1'; \
+         XA START 'x2'; INSERT INTO d.t VALUES (3, 'rolled back'); XA END 'x2'; XA PREPARE 'x2'; XA ROLLBACK 'x2'; \
+         XA START 'x3'; INSERT INTO d.t VALUES (4, 'one phase'); XA END 'x3'; XA COMMIT 'x3' ONE PHASE; \
+         ",
+    );
+    // Left prepared when its session ends; another goes on.
+    p.sql("XA START 'x4', 'b4', 7; UPDATE d.t SET v = 'changed' WHERE id = 1; XA END 'x4', 'b4', 7; XA PREPARE 'x4', 'b4', 7;");
+    p.sql("INSERT INTO d.t VALUES (5, 'after');");
+    let last = p.value("SELECT @@gtid_binlog_pos");
+    wait_ring_holds(&ring, &last);
+    assert_eq!(sidecar.stop(), 0, "{}", sidecar.log());
+    let logged = |server: &Server| {
+        server
+            .sql("SHOW BINLOG EVENTS")
+            .lines()
+            .filter(|l| l.contains("GTID") || l.contains("XA "))
+            .map(|l| l.split('\t').next_back().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+
+    for (mode, target) in [("sql", &sql_target), ("binlog", &binlog_target)] {
+        create_apply_user(target);
+        let out = replay(&ring, target, &["--after-gtid", "", "--mode", mode]);
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        assert_eq!(
+            target.sql("SELECT id, v FROM d.t ORDER BY id"),
+            "1\tplain\n2\txa\n4\tone phase\n5\tafter\n",
+            "{mode}"
+        );
+        assert_eq!(target.value("SELECT @@gtid_binlog_pos"), last, "{mode}");
+        // The XA groups logged as the primary logged them, with their GTIDs.
+        assert_eq!(logged(target), logged(&p), "{mode}");
+        let recover = target.sql("XA RECOVER");
+        assert!(recover.contains("x4b4"), "{mode}: {recover}");
+        let again = replay(&ring, target, &["--auto", "--json", "--mode", mode]);
+        assert!(again.status.success(), "{mode}: {}", stderr(&again));
+        let report: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json report");
+        assert_eq!(report["applied"], serde_json::json!([]), "{mode}: {report:#}");
+        // Its transaction manager finishes it, as on the primary.
+        target.sql("XA COMMIT 'x4', 'b4', 7");
+        assert_eq!(target.value("SELECT v FROM d.t WHERE id = 1"), "changed", "{mode}");
+    }
+    let _ = std::fs::remove_dir_all(&ring);
+}

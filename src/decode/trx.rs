@@ -1,8 +1,10 @@
 //! Which transaction an event belongs to, and where transactions end.
 //!
 //! A transaction starts at its GTID event (MySQL GTID, MariaDB GTID) and
-//! ends at XID, at COMMIT/ROLLBACK, or, for DDL and other statements outside
-//! BEGIN, right after that statement.
+//! ends at XID, at COMMIT/ROLLBACK, at XA_PREPARE (an XA transaction's
+//! rows, which MySQL and MariaDB log at `XA PREPARE`; `XA END` comes just
+//! before it), or, for DDL and other statements outside BEGIN (such as the
+//! `XA COMMIT` of a prepared one), right after that statement.
 
 use gapless_decoder::events::QueryEvent;
 use gapless_decoder::{Event, EventData};
@@ -72,7 +74,7 @@ impl TrxState {
         let is = |word: &[u8]| text.len() >= word.len() && text[..word.len()].eq_ignore_ascii_case(word);
         if is(b"BEGIN") || is(b"XA START") {
             self.in_trx = true;
-        } else if is(b"COMMIT") || is(b"ROLLBACK") || is(b"XA END") || !self.in_trx {
+        } else if is(b"COMMIT") || (is(b"ROLLBACK") && !is(b"ROLLBACK TO")) || !self.in_trx {
             self.in_trx = false;
             self.ends_here = true;
         }

@@ -16,6 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
+use gapless_decoder::events::gtid::FL_PREPARED_XA;
 use gapless_decoder::events::rows::{Image, Row};
 use gapless_decoder::events::{Column, QueryEvent, RowsKind, TableMap};
 use gapless_decoder::{Event, EventData, Value};
@@ -195,6 +196,17 @@ fn push_commit(out: &mut String, gtid_next_set: &mut bool) {
     if std::mem::take(gtid_next_set) {
         out.push_str("SET @@session.gtid_next='AUTOMATIC';\n");
     }
+}
+
+/// Appends an XA transaction's XID as the server writes it:
+/// `X'gtrid',X'bqual',formatID`.
+fn push_xid(out: &mut String, format_id: u32, gtrid: &[u8], bqual: &[u8]) {
+    for part in [gtrid, bqual] {
+        out.push_str("X'");
+        push_hex(out, part);
+        out.push_str("',");
+    }
+    out.push_str(&format_id.to_string());
 }
 
 /// Appends a backquoted identifier.
@@ -388,10 +400,10 @@ fn push_values(out: &mut String, t: &TableMap, row: &Row<'_>) {
     out.push(')');
 }
 
-/// BEGIN, COMMIT, ROLLBACK or a savepoint: a QUERY event that changes no
-/// table.
+/// BEGIN, COMMIT, ROLLBACK, the XA statements or a savepoint: a QUERY
+/// event that changes no table.
 pub fn is_transaction_control(query: &[u8]) -> bool {
-    ["BEGIN", "COMMIT", "ROLLBACK", "XA END", "XA PREPARE", "XA COMMIT"]
+    ["BEGIN", "COMMIT", "ROLLBACK", "XA START", "XA END", "XA PREPARE", "XA COMMIT", "XA ROLLBACK"]
         .into_iter()
         .any(|w| starts_with_word(query, w))
         || is_savepoint(query)
@@ -524,9 +536,25 @@ impl<W: Write> Render for SqlRender<W> {
                     ));
                 }
                 // MariaDB writes no BEGIN event: the GTID event starts the
-                // transaction.
-                if !g.is_standalone() {
-                    b.push_str("BEGIN;\n");
+                // transaction (an XA one's names its XID).
+                match &g.xid {
+                    Some(xid) if g.flags & FL_PREPARED_XA != 0 => {
+                        b.push_str("XA START ");
+                        push_xid(b, xid.format_id, &xid.gtrid, &xid.bqual);
+                        b.push_str(";\n");
+                    }
+                    _ if !g.is_standalone() => b.push_str("BEGIN;\n"),
+                    _ => {}
+                }
+            }
+            // The end of an XA transaction's rows, logged at XA PREPARE
+            // (or at XA COMMIT ... ONE PHASE by MySQL).
+            EventData::XaPrepare(x) => {
+                b.push_str(if x.one_phase { "XA COMMIT " } else { "XA PREPARE " });
+                push_xid(b, x.format_id, x.gtrid, x.bqual);
+                b.push_str(if x.one_phase { " ONE PHASE;\n" } else { ";\n" });
+                if std::mem::take(&mut self.gtid_next_set) {
+                    b.push_str("SET @@session.gtid_next='AUTOMATIC';\n");
                 }
             }
             EventData::Rows(rows) => {
