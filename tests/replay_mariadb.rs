@@ -894,6 +894,7 @@ fn replay_stops_before_a_sequence() {
 /// or XA ROLLBACK as groups of their own. Replayed, the target ends as the
 /// primary did: committed ones applied, rolled-back ones not, and one left
 /// prepared is prepared there too, for its transaction manager to finish.
+/// One on a table with a trigger goes as BINLOG statements in both modes.
 #[test]
 fn xa_transactions_end_as_on_the_primary() {
     if !mariadb_here() {
@@ -916,6 +917,9 @@ fn xa_transactions_end_as_on_the_primary() {
          XA START 'x1'; INSERT INTO d.t VALUES (2, 'xa'); XA END 'x1'; XA PREPARE 'x1'; XA COMMIT 'x1'; \
          XA START 'x2'; INSERT INTO d.t VALUES (3, 'rolled back'); XA END 'x2'; XA PREPARE 'x2'; XA ROLLBACK 'x2'; \
          XA START 'x3'; INSERT INTO d.t VALUES (4, 'one phase'); XA END 'x3'; XA COMMIT 'x3' ONE PHASE; \
+         CREATE TABLE d.trig (id INT PRIMARY KEY) ENGINE=InnoDB; CREATE TABLE d.trig_log (id INT) ENGINE=InnoDB; \
+         CREATE TRIGGER d.logged AFTER INSERT ON d.trig FOR EACH ROW INSERT INTO d.trig_log VALUES (NEW.id); \
+         XA START 'x5'; INSERT INTO d.trig VALUES (1), (2); XA END 'x5'; XA PREPARE 'x5'; XA COMMIT 'x5'; \
          ",
     );
     // Left prepared when its session ends; another goes on.
@@ -942,6 +946,9 @@ fn xa_transactions_end_as_on_the_primary() {
             "1\tplain\n2\txa\n4\tone phase\n5\tafter\n",
             "{mode}"
         );
+        // The trigger's rows come from the binlog, as on a replica, not
+        // from the trigger firing again.
+        assert_eq!(target.sql("SELECT id FROM d.trig_log ORDER BY id"), "1\n2\n", "{mode}");
         assert_eq!(target.value("SELECT @@gtid_binlog_pos"), last, "{mode}");
         // The XA groups logged as the primary logged them, with their GTIDs.
         assert_eq!(logged(target), logged(&p), "{mode}");

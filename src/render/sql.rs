@@ -16,8 +16,9 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
-use gapless_decoder::events::gtid::FL_PREPARED_XA;
+use gapless_decoder::events::gtid::{Xid, FL_PREPARED_XA};
 use gapless_decoder::events::rows::{Image, Row};
+use gapless_decoder::events::XaPrepare;
 use gapless_decoder::events::{Column, QueryEvent, RowsKind, TableMap};
 use gapless_decoder::{Event, EventData, Value};
 
@@ -196,6 +197,24 @@ fn push_commit(out: &mut String, gtid_next_set: &mut bool) {
     if std::mem::take(gtid_next_set) {
         out.push_str("SET @@session.gtid_next='AUTOMATIC';\n");
     }
+}
+
+/// `XA START` of the XA transaction a MariaDB GTID event names.
+pub(crate) fn xa_start(xid: &Xid) -> String {
+    let mut sql = "XA START ".to_string();
+    push_xid(&mut sql, xid.format_id, &xid.gtrid, &xid.bqual);
+    sql
+}
+
+/// What an XA_PREPARE event stands for: `XA PREPARE`, or MySQL's
+/// `XA COMMIT … ONE PHASE`.
+pub(crate) fn xa_prepare(x: &XaPrepare<'_>) -> String {
+    let mut sql = if x.one_phase { "XA COMMIT " } else { "XA PREPARE " }.to_string();
+    push_xid(&mut sql, x.format_id, x.gtrid, x.bqual);
+    if x.one_phase {
+        sql.push_str(" ONE PHASE");
+    }
+    sql
 }
 
 /// Appends an XA transaction's XID as the server writes it:
@@ -418,7 +437,7 @@ pub fn is_savepoint(query: &[u8]) -> bool {
 }
 
 /// Whether `query`, past leading blanks, starts with `word` in any case.
-fn starts_with_word(query: &[u8], word: &str) -> bool {
+pub(crate) fn starts_with_word(query: &[u8], word: &str) -> bool {
     let text = query.trim_ascii();
     text.len() >= word.len() && text[..word.len()].eq_ignore_ascii_case(word.as_bytes())
 }
@@ -539,8 +558,7 @@ impl<W: Write> Render for SqlRender<W> {
                 // transaction (an XA one's names its XID).
                 match &g.xid {
                     Some(xid) if g.flags & FL_PREPARED_XA != 0 => {
-                        b.push_str("XA START ");
-                        push_xid(b, xid.format_id, &xid.gtrid, &xid.bqual);
+                        b.push_str(&xa_start(xid));
                         b.push_str(";\n");
                     }
                     _ if !g.is_standalone() => b.push_str("BEGIN;\n"),
@@ -550,9 +568,8 @@ impl<W: Write> Render for SqlRender<W> {
             // The end of an XA transaction's rows, logged at XA PREPARE
             // (or at XA COMMIT ... ONE PHASE by MySQL).
             EventData::XaPrepare(x) => {
-                b.push_str(if x.one_phase { "XA COMMIT " } else { "XA PREPARE " });
-                push_xid(b, x.format_id, x.gtrid, x.bqual);
-                b.push_str(if x.one_phase { " ONE PHASE;\n" } else { ";\n" });
+                b.push_str(&xa_prepare(x));
+                b.push_str(";\n");
                 if std::mem::take(&mut self.gtid_next_set) {
                     b.push_str("SET @@session.gtid_next='AUTOMATIC';\n");
                 }

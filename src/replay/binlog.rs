@@ -5,15 +5,18 @@
 //! A transaction of row events becomes: its GTID, `BEGIN`, one `BINLOG`
 //! statement holding the FORMAT_DESCRIPTION in force (which says how the
 //! events are written), then its table maps and row events, in order, in
-//! statements of at most 4 MiB of events, and `COMMIT`. Statements (DDL, statement-based DML) are not
-//! events the `BINLOG` statement takes: such a transaction is rendered as
-//! SQL, as in `--mode sql`. The target login needs `BINLOG REPLAY`
+//! statements of at most 4 MiB of events, and `COMMIT` (an XA
+//! transaction: `XA START`, …, `XA END` and `XA PREPARE`). Statements
+//! (DDL, statement-based DML) are not events the `BINLOG` statement takes:
+//! such a transaction is rendered as SQL, as in `--mode sql`. The target login needs `BINLOG REPLAY`
 //! (MariaDB) or `SUPER`.
 
 use base64::Engine as _;
 use gapless_decoder::{Decoder, EventData};
 
-use crate::render::sql::is_savepoint;
+use gapless_decoder::events::gtid::FL_PREPARED_XA;
+
+use crate::render::sql::{is_savepoint, starts_with_word, xa_prepare, xa_start};
 use crate::stream::Received;
 
 /// The statements of one transaction, made one at a time as they are
@@ -26,6 +29,10 @@ pub struct Statements<'a> {
     format: &'a [u8],
     /// What comes after the format's `BINLOG` statement.
     pieces: Vec<Piece<'a>>,
+    /// What starts the transaction: `BEGIN`, or `XA START` of an XA one.
+    begin: String,
+    /// What ends it: `COMMIT`, or `XA END` and `XA PREPARE`.
+    end: Vec<String>,
 }
 
 /// A statement of a transaction.
@@ -61,8 +68,21 @@ pub fn statements<'a>(
     let mut maps: Vec<&[u8]> = Vec::new();
     let mut size = 0;
     let mut rows = false;
+    let mut begin = "BEGIN".to_string();
+    let mut end = vec!["COMMIT".to_string()];
+    let mut xa_end = None;
     for &(offset, event) in unit {
         match decoder.decode(offset, event).ok()?.data {
+            // An XA transaction's rows (see xa.rs): MariaDB's GTID event
+            // names its XID, MySQL logs XA START.
+            EventData::MariaGtid(g) if g.flags & FL_PREPARED_XA != 0 => begin = xa_start(g.xid.as_ref()?),
+            EventData::Query(q) if starts_with_word(&q.query, "XA START") => {
+                begin = q.query_text().into_owned()
+            }
+            EventData::Query(q) if starts_with_word(&q.query, "XA END") => {
+                xa_end = Some(q.query_text().into_owned())
+            }
+            EventData::XaPrepare(x) => end = xa_end.take().into_iter().chain([xa_prepare(&x)]).collect(),
             EventData::Gtid(_) | EventData::MariaGtid(_) | EventData::AnnotateRows(_) | EventData::Xid(_) => {
             }
             EventData::Query(q) if q.query.eq_ignore_ascii_case(b"BEGIN") => {}
@@ -96,7 +116,11 @@ pub fn statements<'a>(
     if chunk.len() > maps.len() {
         pieces.push(Piece::Events(chunk));
     }
-    Some(Statements { gtid, format: &format.bytes, pieces })
+    if xa_end.is_some() {
+        // XA END without XA PREPARE: not a group the server writes.
+        return None;
+    }
+    Some(Statements { gtid, format: &format.bytes, pieces, begin, end })
 }
 
 impl Statements<'_> {
@@ -113,14 +137,16 @@ impl Statements<'_> {
     /// `COMMIT` (and for MySQL the GTID back to automatic).
     pub fn iter(&self) -> impl Iterator<Item = String> + '_ {
         let mysql_gtid = self.gtid.contains(':');
-        let head = gtid_statement(self.gtid).into_iter().chain(["BEGIN".to_string()]);
+        let head = gtid_statement(self.gtid).into_iter().chain([self.begin.clone()]);
         let format = binlog_statement(std::iter::once(self.format));
         let pieces = self.pieces.iter().map(|p| match p {
             Piece::Events(events) => binlog_statement(events.iter().copied()),
             Piece::Sql(sql) => sql.clone(),
         });
-        let tail = ["COMMIT".to_string()]
-            .into_iter()
+        let tail = self
+            .end
+            .iter()
+            .cloned()
             .chain(mysql_gtid.then(|| "SET @@session.gtid_next='AUTOMATIC'".to_string()));
         head.chain([format]).chain(pieces).chain(tail)
     }

@@ -603,7 +603,12 @@ async fn apply_all(
                         let longest = statements.longest();
                         return Err(too_large(&applied, "BINLOG", longest, max_query, &target, &report));
                     }
-                    apply.one_by_one(statements.iter(), applied, &mut report).await?;
+                    if xa::leaves_prepared(&events) && apply.on_mariadb() {
+                        apply.drain(&mut batch, &mut report, format.as_ref()).await?;
+                        apply.prepare_apart(&plan.apply_options(), statements.iter(), applied, &mut report).await?;
+                    } else {
+                        apply.one_by_one(statements.iter(), applied, &mut report).await?;
+                    }
                 }
                 None => {
                     let fail = |error| ReplayError::Render {
@@ -619,7 +624,7 @@ async fn apply_all(
                             let what = "its XA transaction";
                             return Err(too_large(&applied, what, sql.len(), max_query, &target, &report));
                         }
-                        apply.prepare_apart(&plan.apply_options(), &sql, applied, &mut report).await?;
+                        apply.prepare_apart(&plan.apply_options(), [sql], applied, &mut report).await?;
                         records = unit.records;
                         continue;
                     }
@@ -913,13 +918,13 @@ impl Applier<'_> {
     async fn prepare_apart(
         &mut self,
         options: &ConnectOptions,
-        sql: &str,
+        statements: impl IntoIterator<Item = String>,
         t: Applied,
         report: &mut Report,
     ) -> Result<(), ReplayError> {
         self.settle(report).await?;
         let c = self.conn.as_deref_mut().expect("only on a connection");
-        if let Err(error) = xa::apply_apart(options, c, sql).await {
+        if let Err(error) = xa::apply_apart(options, c, statements).await {
             return Err(ReplayError::Apply {
                 gtid: t.gtid,
                 event: None,

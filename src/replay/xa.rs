@@ -28,18 +28,24 @@ pub(super) fn leaves_prepared(events: &[(u64, &[u8])]) -> bool {
     last.get(4) == Some(&EventType::XA_PREPARE.0) && last.get(HEADER_LEN) == Some(&0)
 }
 
-/// Runs `sql` (a prepared XA group) on a session of its own and closes it,
-/// then waits, on `main`, until the server has ended that session: until
-/// then the transaction is still tied to it, and an `XA COMMIT` of it
-/// would not find it.
+/// Runs `statements` (a prepared XA group) on a session of its own and
+/// closes it, then waits, on `main`, until the server has ended that
+/// session: until then the transaction is still tied to it, and an
+/// `XA COMMIT` of it would not find it.
 pub(super) async fn apply_apart(
     options: &ConnectOptions,
     main: &mut Connection,
-    sql: &str,
+    statements: impl IntoIterator<Item = String>,
 ) -> Result<(), ClientError> {
     let mut side = Connection::connect(options).await?;
     let id = side.query_value("SELECT CONNECTION_ID()").await?.unwrap_or_default();
-    let result = side.query(sql).await;
+    let mut result = Ok(());
+    for sql in statements {
+        result = side.query(&sql).await.map(drop);
+        if result.is_err() {
+            break;
+        }
+    }
     // Closed even after an error: a transaction not prepared yet is rolled
     // back when its session ends.
     side.close().await;
