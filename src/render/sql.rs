@@ -36,6 +36,8 @@ pub struct SqlRender<W: Write> {
     keep_gtids: bool,
     /// A MySQL `gtid_next` is set and must be reset after the commit.
     gtid_next_set: bool,
+    /// An XA transaction was started with [`XA_DETACHED`].
+    xa_detached: bool,
     /// Column names of tables the binlog does not name (written with
     /// `binlog_row_metadata=MINIMAL`), by (schema, table).
     given_names: SharedColumnNames,
@@ -126,6 +128,7 @@ impl<W: Write> SqlRender<W> {
             session: None,
             keep_gtids,
             gtid_next_set: false,
+            xa_detached: false,
             given_names: SharedColumnNames::default(),
             multi_row_inserts: false,
             generated: SharedGenerated::default(),
@@ -198,6 +201,16 @@ fn push_commit(out: &mut String, gtid_next_set: &mut bool) {
         out.push_str("SET @@session.gtid_next='AUTOMATIC';\n");
     }
 }
+
+/// Before a MariaDB XA transaction: a session that prepares one can do
+/// nothing else until it ends (ERROR 1399, XAER_RMFAIL), unless it runs as
+/// a replica's applier does, which leaves the prepared transaction to the
+/// server at XA PREPARE, to be committed or rolled back by any session
+/// (mariadb-binlog writes the same). MySQL does that always.
+pub(crate) const XA_DETACHED: &str = "SET @@session.pseudo_slave_mode=1";
+
+/// After a MariaDB XA transaction's XA PREPARE: the session as before.
+pub(crate) const XA_ATTACHED: &str = "SET @@session.pseudo_slave_mode=0";
 
 /// `XA START` of the XA transaction a MariaDB GTID event names.
 pub(crate) fn xa_start(xid: &Xid) -> String {
@@ -558,8 +571,11 @@ impl<W: Write> Render for SqlRender<W> {
                 // transaction (an XA one's names its XID).
                 match &g.xid {
                     Some(xid) if g.flags & FL_PREPARED_XA != 0 => {
+                        b.push_str(XA_DETACHED);
+                        b.push_str(";\n");
                         b.push_str(&xa_start(xid));
                         b.push_str(";\n");
+                        self.xa_detached = true;
                     }
                     _ if !g.is_standalone() => b.push_str("BEGIN;\n"),
                     _ => {}
@@ -570,6 +586,10 @@ impl<W: Write> Render for SqlRender<W> {
             EventData::XaPrepare(x) => {
                 b.push_str(&xa_prepare(x));
                 b.push_str(";\n");
+                if std::mem::take(&mut self.xa_detached) {
+                    b.push_str(XA_ATTACHED);
+                    b.push_str(";\n");
+                }
                 if std::mem::take(&mut self.gtid_next_set) {
                     b.push_str("SET @@session.gtid_next='AUTOMATIC';\n");
                 }

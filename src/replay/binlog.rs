@@ -16,7 +16,7 @@ use gapless_decoder::{Decoder, EventData};
 
 use gapless_decoder::events::gtid::FL_PREPARED_XA;
 
-use crate::render::sql::{is_savepoint, starts_with_word, xa_prepare, xa_start};
+use crate::render::sql::{is_savepoint, starts_with_word, xa_prepare, xa_start, XA_ATTACHED, XA_DETACHED};
 use crate::stream::Received;
 
 /// The statements of one transaction, made one at a time as they are
@@ -30,7 +30,7 @@ pub struct Statements<'a> {
     /// What comes after the format's `BINLOG` statement.
     pieces: Vec<Piece<'a>>,
     /// What starts the transaction: `BEGIN`, or `XA START` of an XA one.
-    begin: String,
+    begin: Vec<String>,
     /// What ends it: `COMMIT`, or `XA END` and `XA PREPARE`.
     end: Vec<String>,
 }
@@ -68,21 +68,28 @@ pub fn statements<'a>(
     let mut maps: Vec<&[u8]> = Vec::new();
     let mut size = 0;
     let mut rows = false;
-    let mut begin = "BEGIN".to_string();
+    let mut begin = vec!["BEGIN".to_string()];
     let mut end = vec!["COMMIT".to_string()];
     let mut xa_end = None;
+    let mut detached = false;
     for &(offset, event) in unit {
         match decoder.decode(offset, event).ok()?.data {
             // An XA transaction's rows (see xa.rs): MariaDB's GTID event
             // names its XID, MySQL logs XA START.
-            EventData::MariaGtid(g) if g.flags & FL_PREPARED_XA != 0 => begin = xa_start(g.xid.as_ref()?),
+            EventData::MariaGtid(g) if g.flags & FL_PREPARED_XA != 0 => {
+                begin = vec![XA_DETACHED.to_string(), xa_start(g.xid.as_ref()?)];
+                detached = true;
+            }
             EventData::Query(q) if starts_with_word(&q.query, "XA START") => {
-                begin = q.query_text().into_owned()
+                begin = vec![q.query_text().into_owned()]
             }
             EventData::Query(q) if starts_with_word(&q.query, "XA END") => {
                 xa_end = Some(q.query_text().into_owned())
             }
-            EventData::XaPrepare(x) => end = xa_end.take().into_iter().chain([xa_prepare(&x)]).collect(),
+            EventData::XaPrepare(x) => {
+                let attach = detached.then(|| XA_ATTACHED.to_string());
+                end = xa_end.take().into_iter().chain([xa_prepare(&x)]).chain(attach).collect();
+            }
             EventData::Gtid(_) | EventData::MariaGtid(_) | EventData::AnnotateRows(_) | EventData::Xid(_) => {
             }
             EventData::Query(q) if q.query.eq_ignore_ascii_case(b"BEGIN") => {}
@@ -137,7 +144,7 @@ impl Statements<'_> {
     /// `COMMIT` (and for MySQL the GTID back to automatic).
     pub fn iter(&self) -> impl Iterator<Item = String> + '_ {
         let mysql_gtid = self.gtid.contains(':');
-        let head = gtid_statement(self.gtid).into_iter().chain([self.begin.clone()]);
+        let head = gtid_statement(self.gtid).into_iter().chain(self.begin.iter().cloned());
         let format = binlog_statement(std::iter::once(self.format));
         let pieces = self.pieces.iter().map(|p| match p {
             Piece::Events(events) => binlog_statement(events.iter().copied()),

@@ -21,7 +21,6 @@
 mod binlog;
 pub mod durability;
 mod lock;
-mod xa;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -603,12 +602,7 @@ async fn apply_all(
                         let longest = statements.longest();
                         return Err(too_large(&applied, "BINLOG", longest, max_query, &target, &report));
                     }
-                    if xa::leaves_prepared(&events) && apply.on_mariadb() {
-                        apply.drain(&mut batch, &mut report, format.as_ref()).await?;
-                        apply.prepare_apart(&plan.apply_options(), statements.iter(), applied, &mut report).await?;
-                    } else {
-                        apply.one_by_one(statements.iter(), applied, &mut report).await?;
-                    }
+                    apply.one_by_one(statements.iter(), applied, &mut report).await?;
                 }
                 None => {
                     let fail = |error| ReplayError::Render {
@@ -617,17 +611,6 @@ async fn apply_all(
                         start: applied.start,
                         error: Box::new(error),
                     };
-                    if xa::leaves_prepared(&events) && apply.on_mariadb() {
-                        apply.drain(&mut batch, &mut report, format.as_ref()).await?;
-                        let sql = render_alone(&tables, format.as_ref(), &unit).map_err(fail)?;
-                        if sql.len() > max_query {
-                            let what = "its XA transaction";
-                            return Err(too_large(&applied, what, sql.len(), max_query, &target, &report));
-                        }
-                        apply.prepare_apart(&plan.apply_options(), [sql], applied, &mut report).await?;
-                        records = unit.records;
-                        continue;
-                    }
                     if let (false, Some(f)) = (format_fed, &format) {
                         sink.write(std::slice::from_ref(f)).map_err(fail)?;
                         format_fed = true;
@@ -908,39 +891,6 @@ impl Applier<'_> {
         })
     }
 
-    /// Whether the target is MariaDB (for a dry run: no).
-    fn on_mariadb(&self) -> bool {
-        self.conn.as_deref().is_some_and(|c| c.server().is_mariadb()) && !self.dry_run
-    }
-
-    /// Applies a prepared XA transaction's group on a session of its own
-    /// (see xa.rs).
-    async fn prepare_apart(
-        &mut self,
-        options: &ConnectOptions,
-        statements: impl IntoIterator<Item = String>,
-        t: Applied,
-        report: &mut Report,
-    ) -> Result<(), ReplayError> {
-        self.settle(report).await?;
-        let c = self.conn.as_deref_mut().expect("only on a connection");
-        if let Err(error) = xa::apply_apart(options, c, statements).await {
-            return Err(ReplayError::Apply {
-                gtid: t.gtid,
-                event: None,
-                file: t.file,
-                start: t.start,
-                target: self.target.to_string(),
-                error: Box::new(error),
-                applied: report.applied.len(),
-            });
-        }
-        info!(gtid = %t.gtid, "XA transaction prepared on a session of its own, which ended: it stays prepared");
-        report.applied.push(t);
-        progressed(self.progress, report);
-        Ok(())
-    }
-
     /// Sends a transaction's statements one by one; rolls back on error.
     async fn one_by_one(
         &mut self,
@@ -1030,25 +980,6 @@ async fn failing_event(
     }
     let _ = c.query("ROLLBACK").await;
     found
-}
-
-/// A unit as SQL on its own, with the whole session set-up, for a session
-/// of its own.
-fn render_alone(
-    tables: &TargetTables,
-    format: Option<&Received>,
-    unit: &Unit<'_>,
-) -> Result<String, SinkError> {
-    let buf = SharedBuf::default();
-    let mut sink = RenderSink::new(Box::new(tables.renderer(Box::new(buf.clone()))));
-    if let Some(f) = format {
-        sink.write(std::slice::from_ref(f))?;
-    }
-    for i in 0..unit.records.len() {
-        sink.write(std::slice::from_ref(&received(unit, i)))?;
-    }
-    sink.flush()?;
-    Ok(String::from_utf8_lossy(&buf.take()).into_owned())
 }
 
 /// "ROWS_EVENT… event at FILE:POS", for messages.
