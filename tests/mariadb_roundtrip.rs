@@ -104,35 +104,66 @@ fn rebuild(
     expected: &BTreeMap<(String, String), Expected>,
 ) -> HashMap<(String, String), Table> {
     let mut tables: HashMap<(String, String), Table> = HashMap::new();
+    // XA transactions: the rows of a group that ends in a two-phase
+    // xa_prepare wait for the XA COMMIT of that XID; an XA ROLLBACK drops
+    // them.
+    let prepared: HashMap<&str, &str> = lines
+        .iter()
+        .filter(|l| l["event"] == "xa_prepare" && l["one_phase"] == false)
+        .map(|l| (l["gtid"].as_str().expect("gtid"), l["xa"].as_str().expect("xa")))
+        .collect();
+    let mut pending: HashMap<&str, Vec<&Json>> = HashMap::new();
     for l in lines {
-        let Some(op) = l.get("op").and_then(Json::as_str) else { continue };
-        let t = (l["db"].as_str().expect("db").to_owned(), l["table"].as_str().expect("table").to_owned());
-        let Some(exp) = expected.get(&t) else { continue };
-        let table = tables.entry(t.clone()).or_default();
-        match op {
-            "insert" => {
-                let after = named(&l["after"], &exp.columns);
-                table.insert(key(&after).expect("insert has id"), after);
+        if let Some(query) = l["query"].as_str() {
+            if let Some(xa) = query.strip_prefix("XA COMMIT ") {
+                for row in pending.remove(xa).unwrap_or_else(|| panic!("{query}: nothing prepared")) {
+                    apply_row(&mut tables, row, expected);
+                }
+            } else if let Some(xa) = query.strip_prefix("XA ROLLBACK ") {
+                pending.remove(xa).unwrap_or_else(|| panic!("{query}: nothing prepared"));
             }
-            "update" => {
-                let before = named(&l["before"], &exp.columns);
-                let after = named(&l["after"], &exp.columns);
-                let old_key = key(&before).expect("update before image has id");
-                let mut row = table
-                    .remove(&old_key)
-                    .unwrap_or_else(|| panic!("{t:?}: update of unknown row {old_key}"));
-                row.extend(after);
-                table.insert(key(&row).expect("row id"), row);
-            }
-            "delete" => {
-                let before = named(&l["before"], &exp.columns);
-                let k = key(&before).expect("delete has id");
-                assert!(table.remove(&k).is_some(), "{t:?}: delete of unknown row {k}");
-            }
-            other => panic!("unknown op {other}"),
+            continue;
+        }
+        match l["gtid"].as_str().and_then(|g| prepared.get(g)) {
+            Some(xa) if l.get("op").is_some() => pending.entry(xa).or_default().push(l),
+            _ => apply_row(&mut tables, l, expected),
         }
     }
+    assert!(pending.is_empty(), "XA transactions left prepared: {:?}", pending.keys());
     tables
+}
+
+/// Applies a row change line (others are skipped) to `tables`.
+fn apply_row(
+    tables: &mut HashMap<(String, String), Table>,
+    l: &Json,
+    expected: &BTreeMap<(String, String), Expected>,
+) {
+    let Some(op) = l.get("op").and_then(Json::as_str) else { return };
+    let t = (l["db"].as_str().expect("db").to_owned(), l["table"].as_str().expect("table").to_owned());
+    let Some(exp) = expected.get(&t) else { return };
+    let table = tables.entry(t.clone()).or_default();
+    match op {
+        "insert" => {
+            let after = named(&l["after"], &exp.columns);
+            table.insert(key(&after).expect("insert has id"), after);
+        }
+        "update" => {
+            let before = named(&l["before"], &exp.columns);
+            let after = named(&l["after"], &exp.columns);
+            let old_key = key(&before).expect("update before image has id");
+            let mut row =
+                table.remove(&old_key).unwrap_or_else(|| panic!("{t:?}: update of unknown row {old_key}"));
+            row.extend(after);
+            table.insert(key(&row).expect("row id"), row);
+        }
+        "delete" => {
+            let before = named(&l["before"], &exp.columns);
+            let k = key(&before).expect("delete has id");
+            assert!(table.remove(&k).is_some(), "{t:?}: delete of unknown row {k}");
+        }
+        other => panic!("unknown op {other}"),
+    }
 }
 
 #[derive(Debug, PartialEq)]

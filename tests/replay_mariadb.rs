@@ -964,3 +964,62 @@ fn xa_transactions_end_as_on_the_primary() {
     }
     let _ = std::fs::remove_dir_all(&ring);
 }
+
+/// An XA transaction that fails on the target is named with the server's
+/// own error, and leaves nothing behind there (not prepared, not active);
+/// once the cause is gone, a second run applies it.
+#[test]
+fn a_failing_xa_transaction_is_named_and_leaves_nothing() {
+    if !mariadb_here() {
+        return;
+    }
+    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL"];
+    let [p, target] = <[Server; 2]>::try_from(common::server::start_all(&[
+        ("rxafail", 1, 31500, &opts),
+        ("rxafailtarget", 2, 31600, &opts),
+    ]))
+    .ok()
+    .expect("two servers");
+    p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    create_apply_user(&target);
+    let ring = ring_dir("xafail");
+    let mut sidecar = sidecar_from_start(&p, &ring, "rxafailsidecar");
+    let ddl = "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(32)) ENGINE=InnoDB;";
+    p.sql(ddl);
+    let after_ddl = p.value("SELECT @@gtid_binlog_pos");
+    p.sql(
+        "XA START 'x1'; INSERT INTO d.t VALUES (1, 'xa'), (2, 'xa'); XA END 'x1'; XA PREPARE 'x1'; XA COMMIT 'x1'; \
+         INSERT INTO d.t VALUES (3, 'after');",
+    );
+    let last = p.value("SELECT @@gtid_binlog_pos");
+    wait_ring_holds(&ring, &last);
+    assert_eq!(sidecar.stop(), 0, "{}", sidecar.log());
+    // The target has the tables, and a row of its own in the way.
+    target.sql(&format!(
+        "SET sql_log_bin = 0; {ddl} INSERT INTO d.t VALUES (2, 'in the way'); SET GLOBAL gtid_slave_pos = '{after_ddl}';"
+    ));
+
+    for mode in ["sql", "binlog"] {
+        let out = replay(&ring, &target, &["--auto", "--mode", mode]);
+        assert!(!out.status.success(), "{mode}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("Duplicate entry '2'") && err.contains(&format!("transaction {}", next(&after_ddl))),
+            "{mode}: {err}"
+        );
+        assert_eq!(target.sql("XA RECOVER"), "", "{mode}: nothing left prepared");
+        assert_eq!(target.value("SELECT GROUP_CONCAT(id ORDER BY id) FROM d.t"), "2", "{mode}");
+    }
+    target.sql("SET sql_log_bin = 0; DELETE FROM d.t WHERE id = 2;");
+    let out = replay(&ring, &target, &["--auto"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(target.sql("SELECT id, v FROM d.t ORDER BY id"), "1\txa\n2\txa\n3\tafter\n");
+    assert_eq!(target.value("SELECT @@gtid_binlog_pos"), last);
+    let _ = std::fs::remove_dir_all(&ring);
+}
+
+/// The GTID after a MariaDB `D-S-N`: `D-S-N+1`.
+fn next(gtid: &str) -> String {
+    let (head, seq) = gtid.rsplit_once('-').expect("a GTID");
+    format!("{head}-{}", seq.parse::<u64>().expect("seq_no") + 1)
+}

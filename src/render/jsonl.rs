@@ -28,6 +28,7 @@ impl PushStr for Vec<u8> {
         self.extend_from_slice(s.as_bytes());
     }
 }
+use super::sql::{push_xid, xid_text};
 use super::{Context, Render, RenderError};
 
 /// Output is batched in `buf` and written in chunks of at least this size,
@@ -444,7 +445,26 @@ impl<W: Write> Render for JsonlRender<W> {
                     l.push_str(&xid.to_string());
                 })
             }
+            EventData::MariaGtid(g) if g.xid.is_some() => {
+                // The group of an XA transaction: its rows (prepared), or
+                // its XA COMMIT / XA ROLLBACK.
+                let xa = g.xid.as_ref().map(xid_text).unwrap_or_default();
+                self.other(cx, ev, "gtid", |l| {
+                    l.push_str(",\"xa\":");
+                    push_json_str(l, &xa);
+                })
+            }
             EventData::Gtid(_) | EventData::MariaGtid(_) => self.other(cx, ev, "gtid", |_| {}),
+            EventData::XaPrepare(x) => {
+                let mut xa = String::new();
+                push_xid(&mut xa, x.format_id, x.gtrid, x.bqual);
+                let one_phase = x.one_phase;
+                self.other(cx, ev, "xa_prepare", |l| {
+                    l.push_str(",\"xa\":");
+                    push_json_str(l, &xa);
+                    l.push_str(if one_phase { ",\"one_phase\":true" } else { ",\"one_phase\":false" });
+                })
+            }
             EventData::Rotate(r) => {
                 let next = String::from_utf8_lossy(r.next_file).into_owned();
                 let pos = r.position;

@@ -214,9 +214,14 @@ pub(crate) const XA_ATTACHED: &str = "SET @@session.pseudo_slave_mode=0";
 
 /// `XA START` of the XA transaction a MariaDB GTID event names.
 pub(crate) fn xa_start(xid: &Xid) -> String {
-    let mut sql = "XA START ".to_string();
-    push_xid(&mut sql, xid.format_id, &xid.gtrid, &xid.bqual);
-    sql
+    format!("XA START {}", xid_text(xid))
+}
+
+/// A MariaDB GTID event's XID as the server writes it.
+pub(crate) fn xid_text(xid: &Xid) -> String {
+    let mut text = String::new();
+    push_xid(&mut text, xid.format_id, &xid.gtrid, &xid.bqual);
+    text
 }
 
 /// What an XA_PREPARE event stands for: `XA PREPARE`, or MySQL's
@@ -232,7 +237,7 @@ pub(crate) fn xa_prepare(x: &XaPrepare<'_>) -> String {
 
 /// Appends an XA transaction's XID as the server writes it:
 /// `X'gtrid',X'bqual',formatID`.
-fn push_xid(out: &mut String, format_id: u32, gtrid: &[u8], bqual: &[u8]) {
+pub(crate) fn push_xid(out: &mut String, format_id: u32, gtrid: &[u8], bqual: &[u8]) {
     for part in [gtrid, bqual] {
         out.push_str("X'");
         push_hex(out, part);

@@ -16,7 +16,9 @@ use gapless_decoder::{Decoder, EventData};
 
 use gapless_decoder::events::gtid::FL_PREPARED_XA;
 
-use crate::render::sql::{is_savepoint, starts_with_word, xa_prepare, xa_start, XA_ATTACHED, XA_DETACHED};
+use crate::render::sql::{
+    is_savepoint, starts_with_word, xa_prepare, xa_start, xid_text, XA_ATTACHED, XA_DETACHED,
+};
 use crate::stream::Received;
 
 /// The statements of one transaction, made one at a time as they are
@@ -33,6 +35,8 @@ pub struct Statements<'a> {
     begin: Vec<String>,
     /// What ends it: `COMMIT`, or `XA END` and `XA PREPARE`.
     end: Vec<String>,
+    /// An XA transaction's XID.
+    xa: Option<String>,
 }
 
 /// A statement of a transaction.
@@ -72,16 +76,21 @@ pub fn statements<'a>(
     let mut end = vec!["COMMIT".to_string()];
     let mut xa_end = None;
     let mut detached = false;
+    let mut xa = None;
     for &(offset, event) in unit {
         match decoder.decode(offset, event).ok()?.data {
             // An XA transaction's rows (see xa.rs): MariaDB's GTID event
             // names its XID, MySQL logs XA START.
             EventData::MariaGtid(g) if g.flags & FL_PREPARED_XA != 0 => {
-                begin = vec![XA_DETACHED.to_string(), xa_start(g.xid.as_ref()?)];
+                let xid = g.xid.as_ref()?;
+                begin = vec![XA_DETACHED.to_string(), xa_start(xid)];
+                xa = Some(xid_text(xid));
                 detached = true;
             }
             EventData::Query(q) if starts_with_word(&q.query, "XA START") => {
-                begin = vec![q.query_text().into_owned()]
+                let text = q.query_text().into_owned();
+                xa = text.get("XA START ".len()..).map(|xid| xid.trim().to_string());
+                begin = vec![text];
             }
             EventData::Query(q) if starts_with_word(&q.query, "XA END") => {
                 xa_end = Some(q.query_text().into_owned())
@@ -127,10 +136,15 @@ pub fn statements<'a>(
         // XA END without XA PREPARE: not a group the server writes.
         return None;
     }
-    Some(Statements { gtid, format: &format.bytes, pieces, begin, end })
+    Some(Statements { gtid, format: &format.bytes, pieces, begin, end, xa })
 }
 
 impl Statements<'_> {
+    /// The XID of an XA transaction.
+    pub fn xa(&self) -> Option<&str> {
+        self.xa.as_deref()
+    }
+
     /// The length of the longest statement.
     pub fn longest(&self) -> usize {
         let pieces = self.pieces.iter().map(|p| match p {

@@ -602,7 +602,7 @@ async fn apply_all(
                         let longest = statements.longest();
                         return Err(too_large(&applied, "BINLOG", longest, max_query, &target, &report));
                     }
-                    apply.one_by_one(statements.iter(), applied, &mut report).await?;
+                    apply.one_by_one(statements.iter(), statements.xa(), applied, &mut report).await?;
                 }
                 None => {
                     let fail = |error| ReplayError::Render {
@@ -873,7 +873,11 @@ impl Applier<'_> {
         };
         let events = reread(self.reader, unit);
         let found = match &events {
-            Some(events) => failing_event(c, batch.format.as_ref(), &self.tables, events).await,
+            Some(events) => {
+                // An XA transaction refused the ROLLBACK above.
+                roll_back(c, xa_of(batch.format.as_ref(), events).as_deref()).await;
+                failing_event(c, batch.format.as_ref(), &self.tables, events).await
+            }
             None => None,
         };
         let (event, error) = match found {
@@ -895,6 +899,7 @@ impl Applier<'_> {
     async fn one_by_one(
         &mut self,
         statements: impl Iterator<Item = String>,
+        xa: Option<&str>,
         t: Applied,
         report: &mut Report,
     ) -> Result<(), ReplayError> {
@@ -924,7 +929,7 @@ impl Applier<'_> {
                 }
                 .await;
                 if let Err(error) = sent {
-                    let _ = c.query("ROLLBACK").await;
+                    roll_back(c, xa).await;
                     return Err(ReplayError::Apply {
                         gtid: t.gtid,
                         event: None,
@@ -956,30 +961,68 @@ async fn failing_event(
 ) -> Option<(String, ClientError)> {
     let buf = SharedBuf::default();
     let mut sink = RenderSink::new(Box::new(tables.renderer(Box::new(buf.clone()))));
-    if let Some(f) = format {
-        sink.write(std::slice::from_ref(f)).ok()?;
+    let xa = xa_of(format, unit);
+    let found = async {
+        if let Some(f) = format {
+            sink.write(std::slice::from_ref(f)).ok()?;
+        }
+        for r in unit {
+            sink.write(std::slice::from_ref(r)).ok()?;
+            sink.flush().ok()?;
+            let sql = String::from_utf8_lossy(&buf.take()).into_owned();
+            let text = sql.trim_end();
+            if text.is_empty() || text.ends_with("COMMIT;") {
+                continue;
+            }
+            if event_type(&r.bytes) == Some(EventType::QUERY) && !text.ends_with("BEGIN;") {
+                // A statement: not run again (it may commit by itself).
+                return None;
+            }
+            if let Err(e) = c.query(text).await {
+                return Some((describe_event(r), e));
+            }
+        }
+        None
     }
-    let mut found = None;
-    for r in unit {
-        sink.write(std::slice::from_ref(r)).ok()?;
-        sink.flush().ok()?;
-        let sql = String::from_utf8_lossy(&buf.take()).into_owned();
-        let text = sql.trim_end();
-        if text.is_empty() || text.ends_with("COMMIT;") {
-            continue;
-        }
-        if event_type(&r.bytes) == Some(EventType::QUERY) && !text.ends_with("BEGIN;") {
-            // A statement: not run again (it may commit by itself).
-            let _ = c.query("ROLLBACK").await;
-            return None;
-        }
-        if let Err(e) = c.query(text).await {
-            found = Some((describe_event(r), e));
-            break;
+    .await;
+    roll_back(c, xa.as_deref()).await;
+    found
+}
+
+/// Undoes a transaction cut off on the target: ROLLBACK, which an active
+/// XA transaction refuses (XAER_RMFAIL), so for one XA END and XA ROLLBACK
+/// of its XID first. Errors are left out: there may be nothing to undo.
+async fn roll_back(c: &mut Connection, xa: Option<&str>) {
+    if let Some(xid) = xa {
+        let _ = c.query(&format!("XA END {xid}")).await;
+        let _ = c.query(&format!("XA ROLLBACK {xid}")).await;
+        if c.server().is_mariadb() {
+            let _ = c.query(crate::render::sql::XA_ATTACHED).await;
         }
     }
     let _ = c.query("ROLLBACK").await;
-    found
+}
+
+/// The XID of an XA transaction's events: MariaDB's GTID event names it,
+/// MySQL logs `XA START`.
+fn xa_of(format: Option<&Received>, unit: &[Received]) -> Option<String> {
+    let mut decoder = gapless_decoder::Decoder::new();
+    if let Some(f) = format {
+        decoder.decode(f.offset, &f.bytes).ok()?;
+    }
+    for r in unit.iter().take(3) {
+        let Ok(ev) = decoder.decode(r.offset, &r.bytes) else { continue };
+        match &ev.data {
+            gapless_decoder::EventData::MariaGtid(g) => {
+                return g.xid.as_ref().map(crate::render::sql::xid_text)
+            }
+            gapless_decoder::EventData::Query(q) => {
+                return q.query_text().strip_prefix("XA START ").map(|xid| xid.trim().to_string())
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// "ROWS_EVENT… event at FILE:POS", for messages.
