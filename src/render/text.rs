@@ -13,11 +13,13 @@ macro_rules! w {
     }};
 }
 
+use gapless_decoder::events::gtid::FL_PREPARED_XA;
 use gapless_decoder::events::rows::{Image, Row};
 use gapless_decoder::events::{RowsKind, TableMap};
 use gapless_decoder::values::Timestamp;
 use gapless_decoder::{ChecksumAlg, Event, EventData};
 
+use super::sql::{xa_prepare, xa_start};
 use super::value::{push_decimal, push_hex, push_temporal, show, Shown};
 use super::{Context, Render, RenderError};
 
@@ -142,9 +144,14 @@ impl<W: Write> Render for TextRender<W> {
                 b.push_str(&q.query_text());
                 b.push_str("\n/*!*/;\n");
             }
+            EventData::MariaGtid(g) if g.flags & FL_PREPARED_XA != 0 && g.xid.is_some() => {
+                let xid = g.xid.as_ref().map(xa_start).unwrap_or_default();
+                w!(b, " {}\n{xid}/*!*/;\n", cx.gtid.unwrap_or("(anonymous)"))
+            }
             EventData::Gtid(_) | EventData::MariaGtid(_) => {
                 w!(b, " {}\n", cx.gtid.unwrap_or("(anonymous)"))
             }
+            EventData::XaPrepare(x) => w!(b, "\n{}\n/*!*/;\n", xa_prepare(x)),
             EventData::Xid(x) => w!(b, " = {x}\nCOMMIT/*!*/;\n"),
             EventData::Rotate(r) => {
                 w!(b, " to {}  pos: {}\n", String::from_utf8_lossy(r.next_file), r.position)
