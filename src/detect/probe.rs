@@ -70,8 +70,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_connection_fails_at_the_tcp_stage() {
-        // A port just bound and released: nothing listens there.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // A port bound and held without listening: connecting is refused,
+        // and no other test can take the port meanwhile (one released
+        // could be bound again by a test that listens).
+        let held = tokio::net::TcpSocket::new_v4().unwrap();
+        held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = held.local_addr().unwrap().port();
         let options = ConnectOptions::new("127.0.0.1", port, "nobody");
         let failure = probe(&options, Duration::from_secs(2)).await.unwrap_err();
         assert_eq!(failure.stage, Stage::Connect, "{failure}");

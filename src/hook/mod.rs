@@ -1403,8 +1403,11 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(!dir.join("u-d.done").exists());
 
-        // Nobody listening: retried until the deadline, then 1.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // Nobody listening (a port held without listening, so that no
+        // other test takes it): retried until the deadline, then 1.
+        let held = tokio::net::TcpSocket::new_v4().unwrap();
+        held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = held.local_addr().unwrap().port();
         let code = post_master_failover(
             &options(&format!("http://127.0.0.1:{port}"), &dir, Duration::from_millis(700)),
             &dead_master("u-n"),

@@ -8,13 +8,12 @@
 //! statements of at most 4 MiB of events, and `COMMIT` (an XA
 //! transaction: `XA START`, …, `XA END` and `XA PREPARE`). Statements
 //! (DDL, statement-based DML) are not events the `BINLOG` statement takes:
-//! such a transaction is rendered as SQL, as in `--mode sql`. The target login needs `BINLOG REPLAY`
-//! (MariaDB) or `SUPER`.
+//! such a transaction is rendered as SQL, as in `--mode sql`. The target
+//! login needs `BINLOG REPLAY` (MariaDB) or `SUPER`.
 
 use base64::Engine as _;
-use gapless_decoder::{Decoder, EventData};
-
 use gapless_decoder::events::gtid::FL_PREPARED_XA;
+use gapless_decoder::{Decoder, EventData};
 
 use crate::render::sql::{
     is_savepoint, starts_with_word, xa_prepare, xa_start, xid_text, XA_ATTACHED, XA_DETACHED,
@@ -79,8 +78,8 @@ pub fn statements<'a>(
     let mut xa = None;
     for &(offset, event) in unit {
         match decoder.decode(offset, event).ok()?.data {
-            // An XA transaction's rows (see xa.rs): MariaDB's GTID event
-            // names its XID, MySQL logs XA START.
+            // An XA transaction's rows (see XA_DETACHED): MariaDB's GTID
+            // event names its XID, MySQL logs XA START.
             EventData::MariaGtid(g) if g.flags & FL_PREPARED_XA != 0 => {
                 let xid = g.xid.as_ref()?;
                 begin = vec![XA_DETACHED.to_string(), xa_start(xid)];

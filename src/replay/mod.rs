@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use gapless_decoder::events::gtid::FL_PREPARED_XA;
 use gapless_decoder::gtid::{Gtid, GtidSet, MariaGtid, MariaGtidList};
 use gapless_protocol::client::{host_port, ClientError, ConnectOptions, Connection};
 use serde::Serialize;
@@ -381,15 +382,6 @@ pub struct TooLarge {
     pub applied: usize,
 }
 
-impl ReplayPlan {
-    /// How a session that applies connects: several statements per query.
-    fn apply_options(&self) -> ConnectOptions {
-        let mut options = self.target.clone();
-        options.multi_statements = true;
-        options
-    }
-}
-
 /// Runs the replay; with `dry_run` the SQL goes to `out` instead.
 pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, ReplayError> {
     let started = Instant::now();
@@ -397,7 +389,11 @@ pub async fn run(plan: &ReplayPlan, out: &mut dyn Write) -> Result<Report, Repla
     let target = plan.target.addr();
     let needs_connection = !plan.dry_run || !matches!(plan.start, ReplayStart::AfterGtid(_));
     let mut conn = match needs_connection {
-        true => Some(Connection::connect(&plan.apply_options()).await?),
+        true => {
+            let mut options = plan.target.clone();
+            options.multi_statements = true;
+            Some(Connection::connect(&options).await?)
+        }
         false => None,
     };
     if let Some(c) = conn.as_mut() {
@@ -1003,7 +999,7 @@ async fn roll_back(c: &mut Connection, xa: Option<&str>) {
     let _ = c.query("ROLLBACK").await;
 }
 
-/// The XID of an XA transaction's events: MariaDB's GTID event names it,
+/// The XID of an XA transaction's rows: MariaDB's GTID event names it,
 /// MySQL logs `XA START`.
 fn xa_of(format: Option<&Received>, unit: &[Received]) -> Option<String> {
     let mut decoder = gapless_decoder::Decoder::new();
@@ -1013,8 +1009,14 @@ fn xa_of(format: Option<&Received>, unit: &[Received]) -> Option<String> {
     for r in unit.iter().take(3) {
         let Ok(ev) = decoder.decode(r.offset, &r.bytes) else { continue };
         match &ev.data {
+            // Only the group of its rows: undoing the group of its
+            // XA COMMIT so would roll back the prepared transaction.
             gapless_decoder::EventData::MariaGtid(g) => {
-                return g.xid.as_ref().map(crate::render::sql::xid_text)
+                return g
+                    .xid
+                    .as_ref()
+                    .filter(|_| g.flags & FL_PREPARED_XA != 0)
+                    .map(crate::render::sql::xid_text)
             }
             gapless_decoder::EventData::Query(q) => {
                 return q.query_text().strip_prefix("XA START ").map(|xid| xid.trim().to_string())
