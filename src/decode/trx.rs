@@ -89,3 +89,35 @@ impl TrxState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An XA transaction's rows end at XA_PREPARE, not at the XA END just
+    /// before it, and its XA COMMIT is a transaction of its own. Events of
+    /// a corpus seed cut from the generated workload's binlog.
+    #[test]
+    fn an_xa_group_ends_at_its_xa_prepare() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/sql_render/seed-mariadb-xa-groups");
+        let data = std::fs::read(path).expect("seed");
+        let mut reader =
+            gapless_decoder::BinlogReader::new(&data, gapless_decoder::Decoder::new()).expect("a binlog");
+        let mut state = TrxState::default();
+        let mut ends = Vec::new();
+        while let Some(ev) = reader.next() {
+            let ev = ev.expect("event");
+            state.observe(&ev);
+            if state.ends_here() {
+                ends.push((ev.header.event_type.to_string(), state.gtid().unwrap_or_default().to_string()));
+            }
+            state.after_event();
+        }
+        let ends: Vec<(&str, &str)> = ends.iter().map(|(t, g)| (t.as_str(), g.as_str())).collect();
+        assert_eq!(
+            ends,
+            [("XA_prepare", "0-1-74"), ("Query", "0-1-75"), ("XA_prepare", "0-1-76"), ("Query", "0-1-77")]
+        );
+    }
+}

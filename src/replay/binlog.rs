@@ -215,6 +215,65 @@ fn binlog_statement<'a>(events: impl Iterator<Item = &'a [u8]>) -> String {
 mod tests {
     use super::*;
 
+    /// The events of a corpus seed cut from the generated workload's
+    /// binlog (fixtures/workload/types.sql): its two XA transactions, one
+    /// committed and one rolled back, each as its rows' group and then its
+    /// XA COMMIT / XA ROLLBACK group.
+    fn xa_seed() -> (Received, Vec<(u64, Vec<u8>)>) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/sql_render/seed-mariadb-xa-groups");
+        let data = std::fs::read(path).expect("seed");
+        let mut reader = gapless_decoder::BinlogReader::new(&data, Decoder::new()).expect("a binlog");
+        let mut events = Vec::new();
+        while let Some(ev) = reader.next() {
+            let ev = ev.expect("event");
+            events.push((ev.offset, ev.raw.to_vec()));
+        }
+        let (offset, fde) = events.remove(0);
+        let format = Received {
+            bytes: bytes::Bytes::from(fde),
+            file: "mariadb-bin.000002".into(),
+            offset,
+            end: 0,
+            gtid: None,
+            resent: false,
+            crc32: true,
+        };
+        (format, events)
+    }
+
+    #[test]
+    fn an_xa_transactions_rows_go_between_xa_start_and_xa_prepare_detached() {
+        let (format, events) = xa_seed();
+        let unit: Vec<(u64, &[u8])> = events.iter().map(|(o, e)| (*o, e.as_slice())).collect();
+        // The first group ends at the first XA_PREPARE event.
+        let end = unit
+            .iter()
+            .position(|(_, e)| e[4] == gapless_decoder::EventType::XA_PREPARE.0)
+            .expect("XA_PREPARE");
+        let rows = statements(Some(&format), &unit[..=end], "0-1-74", 1 << 20).expect("BINLOG statements");
+        let xid = "X'6761706c6573732d786131',X'',1";
+        assert_eq!(rows.xa(), Some(xid));
+        let all: Vec<String> = rows.iter().collect();
+        assert_eq!(
+            all[..3],
+            [
+                "SET @@session.gtid_domain_id=0, @@session.server_id=1, @@session.gtid_seq_no=74".to_string(),
+                XA_DETACHED.to_string(),
+                format!("XA START {xid}"),
+            ]
+        );
+        assert!(all[3..all.len() - 3].iter().all(|s| s.starts_with(BINLOG_QUOTES)), "{all:?}");
+        assert_eq!(
+            all[all.len() - 3..],
+            [format!("XA END {xid}"), format!("XA PREPARE {xid}"), XA_ATTACHED.to_string()]
+        );
+        // Its XA COMMIT is a statement: SQL, not BINLOG.
+        let commit = &unit[end + 1..];
+        assert!(commit.len() >= 2, "the XA COMMIT group follows");
+        assert!(statements(Some(&format), &commit[..2], "0-1-75", 1 << 20).is_none());
+    }
+
     #[test]
     fn events_within_a_length_make_a_statement_of_at_most_that_length() {
         for max in [0, 1, 8, 9, 10, 12, 13, 14, 100, 1023, 1024, 261_120, 4 << 20] {
