@@ -44,6 +44,34 @@ fn create_apply_user(target: &Server) {
     common::sidecar::create_apply_user(target, "apply", PASSWORD);
 }
 
+/// A primary (`name`, at `port`) with a replication user and a sidecar
+/// streaming it into a fresh ring from its start, and targets (`name` and
+/// a suffix each, at `port` + 100, + 200, …) with the apply user.
+struct World {
+    p: Server,
+    targets: Vec<Server>,
+    ring: PathBuf,
+    sidecar: Streamer,
+}
+
+fn world(name: &str, port: u16, targets: &[&str]) -> World {
+    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL"];
+    let names: Vec<String> = targets.iter().map(|suffix| format!("{name}{suffix}")).collect();
+    let mut specs = vec![(name, 1, port, &opts[..])];
+    for (i, n) in names.iter().enumerate() {
+        specs.push((n, i as u32 + 2, port + 100 * (i as u16 + 1), &opts[..]));
+    }
+    let mut servers = common::server::start_all(&specs);
+    let p = servers.remove(0);
+    p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
+    for target in &servers {
+        create_apply_user(target);
+    }
+    let ring = ring_dir(name);
+    let sidecar = sidecar_from_start(&p, &ring, &format!("{name}sidecar"));
+    World { p, targets: servers, ring, sidecar }
+}
+
 /// `gapless replay` onto `target` as the apply user.
 fn replay(ring: &Path, target: &Server, extra: &[&str]) -> std::process::Output {
     common::gapless()
@@ -776,17 +804,8 @@ fn transactions_larger_than_the_targets_max_allowed_packet() {
     if !mariadb_here() {
         return;
     }
-    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL"];
-    let [p, t_sql, t_binlog] = <[Server; 3]>::try_from(common::server::start_all(&[
-        ("rpacket", 1, 25500, &opts),
-        ("rpacketsql", 2, 25600, &opts),
-        ("rpacketbin", 3, 25700, &opts),
-    ]))
-    .ok()
-    .expect("three servers");
-    p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
-    let ring = ring_dir("packet");
-    let mut sidecar = sidecar_from_start(&p, &ring, "rpacketsidecar");
+    let World { p, targets, ring, mut sidecar } = world("rpacket", 25500, &["sql", "bin"]);
+    let [t_sql, t_binlog] = [&targets[0], &targets[1]];
     p.sql(
         "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB; \
          CREATE TABLE d.b (id INT PRIMARY KEY, data MEDIUMBLOB) ENGINE=InnoDB;",
@@ -808,8 +827,7 @@ fn transactions_larger_than_the_targets_max_allowed_packet() {
     assert_eq!(sidecar.stop(), 0, "{}", sidecar.log());
     let table_sums = "CHECKSUM TABLE d.t, d.b";
 
-    for (target, mode) in [(&t_sql, "sql"), (&t_binlog, "binlog")] {
-        create_apply_user(target);
+    for (target, mode) in [(t_sql, "sql"), (t_binlog, "binlog")] {
         target.sql("SET GLOBAL max_allowed_packet = 262144;");
         let out = replay(&ring, target, &["--after-gtid", "", "--mode", mode]);
         let log = stderr(&out);
@@ -841,17 +859,8 @@ fn replay_stops_before_a_sequence() {
     if !mariadb_here() {
         return;
     }
-    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL"];
-    let [p, target] = <[Server; 2]>::try_from(common::server::start_all(&[
-        ("rseq", 1, 25800, &opts),
-        ("rseqtarget", 2, 25900, &opts),
-    ]))
-    .ok()
-    .expect("two servers");
-    p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
-    create_apply_user(&target);
-    let ring = ring_dir("sequence");
-    let mut sidecar = sidecar_from_start(&p, &ring, "rseqsidecar");
+    let World { p, targets, ring, mut sidecar } = world("rseq", 25800, &["target"]);
+    let target = &targets[0];
     p.sql(
         "CREATE DATABASE d; CREATE TABLE d.numbered (id INT PRIMARY KEY) ENGINE=InnoDB; \
          INSERT INTO d.numbered VALUES (1); \
@@ -865,7 +874,7 @@ fn replay_stops_before_a_sequence() {
 
     // The target starts with no GTIDs; after the first run it has some.
     for (mode, start) in [("sql", ["--after-gtid", ""].as_slice()), ("binlog", ["--auto"].as_slice())] {
-        let out = replay(&ring, &target, &[start, &["--mode", mode]].concat());
+        let out = replay(&ring, target, &[start, &["--mode", mode]].concat());
         assert!(!out.status.success());
         let err = stderr(&out);
         assert!(
@@ -900,17 +909,8 @@ fn xa_transactions_end_as_on_the_primary() {
     if !mariadb_here() {
         return;
     }
-    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL"];
-    let [p, sql_target, binlog_target] = <[Server; 3]>::try_from(common::server::start_all(&[
-        ("rxa", 1, 31200, &opts),
-        ("rxasql", 2, 31300, &opts),
-        ("rxabinlog", 3, 31400, &opts),
-    ]))
-    .ok()
-    .expect("three servers");
-    p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
-    let ring = ring_dir("xa");
-    let mut sidecar = sidecar_from_start(&p, &ring, "rxasidecar");
+    let World { p, targets, ring, mut sidecar } = world("rxa", 31200, &["sql", "binlog"]);
+    let [sql_target, binlog_target] = [&targets[0], &targets[1]];
     p.sql(
         "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(32)) ENGINE=InnoDB; \
          INSERT INTO d.t VALUES (1, 'plain'); \
@@ -937,8 +937,7 @@ fn xa_transactions_end_as_on_the_primary() {
             .collect::<Vec<_>>()
     };
 
-    for (mode, target) in [("sql", &sql_target), ("binlog", &binlog_target)] {
-        create_apply_user(target);
+    for (mode, target) in [("sql", sql_target), ("binlog", binlog_target)] {
         let out = replay(&ring, target, &["--after-gtid", "", "--mode", mode]);
         assert!(out.status.success(), "{mode}: {}", stderr(&out));
         assert_eq!(
@@ -973,17 +972,8 @@ fn a_failing_xa_transaction_is_named_and_leaves_nothing() {
     if !mariadb_here() {
         return;
     }
-    let opts = ["--binlog-checksum=CRC32", "--binlog-row-metadata=FULL"];
-    let [p, target] = <[Server; 2]>::try_from(common::server::start_all(&[
-        ("rxafail", 1, 31500, &opts),
-        ("rxafailtarget", 2, 31600, &opts),
-    ]))
-    .ok()
-    .expect("two servers");
-    p.create_repl_user("repl", &format!("IDENTIFIED BY '{PASSWORD}'"));
-    create_apply_user(&target);
-    let ring = ring_dir("xafail");
-    let mut sidecar = sidecar_from_start(&p, &ring, "rxafailsidecar");
+    let World { p, targets, ring, mut sidecar } = world("rxafail", 31500, &["target"]);
+    let target = &targets[0];
     let ddl = "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(32)) ENGINE=InnoDB;";
     p.sql(ddl);
     let after_ddl = p.value("SELECT @@gtid_binlog_pos");
@@ -1000,7 +990,7 @@ fn a_failing_xa_transaction_is_named_and_leaves_nothing() {
     ));
 
     for mode in ["sql", "binlog"] {
-        let out = replay(&ring, &target, &["--auto", "--mode", mode]);
+        let out = replay(&ring, target, &["--auto", "--mode", mode]);
         assert!(!out.status.success(), "{mode}");
         let err = stderr(&out);
         assert!(
@@ -1011,7 +1001,7 @@ fn a_failing_xa_transaction_is_named_and_leaves_nothing() {
         assert_eq!(target.value("SELECT GROUP_CONCAT(id ORDER BY id) FROM d.t"), "2", "{mode}");
     }
     target.sql("SET sql_log_bin = 0; DELETE FROM d.t WHERE id = 2;");
-    let out = replay(&ring, &target, &["--auto"]);
+    let out = replay(&ring, target, &["--auto"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(target.sql("SELECT id, v FROM d.t ORDER BY id"), "1\txa\n2\txa\n3\tafter\n");
     assert_eq!(target.value("SELECT @@gtid_binlog_pos"), last);
