@@ -1013,3 +1013,48 @@ fn next(gtid: &str) -> String {
     let (head, seq) = gtid.rsplit_once('-').expect("a GTID");
     format!("{head}-{}", seq.parse::<u64>().expect("seq_no") + 1)
 }
+
+/// A failover between an XA transaction's PREPARE and its COMMIT: the
+/// lagging replica had the transaction prepared (its replication applied
+/// the XA PREPARE), the primary committed it and died. Promoted, the
+/// replica keeps it prepared, and replay commits it with the primary's
+/// XA COMMIT, nothing applied twice.
+#[test]
+fn a_failover_between_xa_prepare_and_xa_commit_commits_it() {
+    if !mariadb_here() {
+        return;
+    }
+    let World { p, targets, ring, mut sidecar } = world("rxafo", 31800, &["r1"]);
+    let r1 = &targets[0];
+    replicate(r1, &p);
+    p.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(32)) ENGINE=InnoDB;");
+    p.sql("INSERT INTO d.t VALUES (1, 'before');");
+    p.sql("XA START 'x'; INSERT INTO d.t VALUES (2, 'xa'); XA END 'x'; XA PREPARE 'x';");
+    let prepared = p.value("SELECT @@gtid_binlog_pos");
+    wait_until(Duration::from_secs(30), "R1 to apply the XA PREPARE", || {
+        r1.value("SELECT @@gtid_slave_pos") == prepared
+    });
+    r1.sql("STOP SLAVE;");
+    p.sql("XA COMMIT 'x'; INSERT INTO d.t VALUES (3, 'after');");
+    let last = p.value("SELECT @@gtid_binlog_pos");
+    wait_ring_holds(&ring, &last);
+    assert_eq!(sidecar.stop(), 0, "{}", sidecar.log());
+    p.kill9();
+
+    // Promoted as orchestrator does.
+    r1.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0;");
+    assert!(r1.sql("XA RECOVER").contains('x'), "R1 holds the transaction prepared");
+    let out = replay(&ring, r1, &["--auto", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let applied: Vec<&str> =
+        report["applied"].as_array().unwrap().iter().map(|a| a["gtid"].as_str().unwrap()).collect();
+    assert_eq!(applied.len(), 2, "the XA COMMIT and the insert after it: {report:#}");
+    assert_eq!(r1.sql("SELECT id, v FROM d.t ORDER BY id"), "1\tbefore\n2\txa\n3\tafter\n");
+    assert_eq!(r1.sql("XA RECOVER"), "", "nothing left prepared");
+    let again = replay(&ring, r1, &["--auto", "--json"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json report");
+    assert_eq!(report["applied"], serde_json::json!([]), "{report:#}");
+    let _ = std::fs::remove_dir_all(&ring);
+}
