@@ -14,7 +14,9 @@ use gapless_decoder::values::{decimal, Decimal};
 use gapless_decoder::{Event, EventData, Value};
 
 use super::block::{push_i64, push_integer, push_with, Short};
+use super::sql::{push_xid, xid_text};
 use super::value::{enum_name, extend_hex, set_names, show, Number, Shown, Temporal};
+use super::{Context, Render, RenderError};
 
 /// `push_str` for the byte buffer JSON lines are built in: the output is
 /// bytes, so ASCII digits and hex need no UTF-8 check on the way in.
@@ -28,8 +30,6 @@ impl PushStr for Vec<u8> {
         self.extend_from_slice(s.as_bytes());
     }
 }
-use super::sql::{push_xid, xid_text};
-use super::{Context, Render, RenderError};
 
 /// Output is batched in `buf` and written in chunks of at least this size,
 /// which a `BufWriter` of up to this capacity passes through without

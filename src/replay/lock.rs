@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use super::ReplayError;
 
 /// The lock's name, the same on every target.
-pub(crate) const NAME: &str = "gapless.replay";
+const NAME: &str = "gapless.replay";
 
 /// How often a replay that waits says who it waits for.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
