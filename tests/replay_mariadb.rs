@@ -938,8 +938,11 @@ fn xa_transactions_end_as_on_the_primary() {
     };
 
     for (mode, target) in [("sql", sql_target), ("binlog", binlog_target)] {
-        let out = replay(&ring, target, &["--after-gtid", "", "--mode", mode]);
+        let out = replay(&ring, target, &["--after-gtid", "", "--mode", mode, "--json"]);
         assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        // The report names the one left prepared.
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+        assert_eq!(report["xa_prepared"], serde_json::json!(["X'7834',X'6234',7"]), "{mode}: {report:#}");
         assert_eq!(
             target.sql("SELECT id, v FROM d.t ORDER BY id"),
             "1\tplain\n2\txa\n4\tone phase\n5\tafter\n",

@@ -164,6 +164,15 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
             "gapless replay: skipped {} transaction(s) the target had, {} event(s) outside transactions; {:.3} s",
             report.skipped_executed, report.skipped_other, report.seconds
         )?;
+        if !report.xa_prepared.is_empty() {
+            writeln!(
+                out,
+                "gapless replay: {} XA transaction(s) prepared on the target, as on the old primary; their \
+                 transaction manager must commit or roll them back (they hold their locks until then): {}",
+                report.xa_prepared.len(),
+                report.xa_prepared.join(" ")
+            )?;
+        }
     }
     Ok(0)
 }

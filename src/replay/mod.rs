@@ -172,6 +172,11 @@ pub struct Report {
     /// Events outside transactions (rotations, checkpoints, format copies),
     /// which are not applied.
     pub skipped_other: u64,
+    /// XA transactions prepared on the target when the run ended (`XA
+    /// RECOVER`), as `X'gtrid',X'bqual',formatID`: as on the old primary,
+    /// they wait for their transaction manager's XA COMMIT or XA ROLLBACK,
+    /// and hold their locks until then.
+    pub xa_prepared: Vec<String>,
     /// Only printed, not run.
     pub dry_run: bool,
     /// Seconds taken.
@@ -661,6 +666,18 @@ async fn apply_all(
         }
     }
     settled.and(outcome)?;
+    if let Some(c) = apply.conn.as_deref_mut().filter(|_| !plan.dry_run) {
+        match prepared_xa(c).await {
+            Ok(xids) => report.xa_prepared = xids,
+            Err(e) => {
+                warn!(target = %target, "could not list the XA transactions prepared there (XA RECOVER): {e}")
+            }
+        }
+        if !report.xa_prepared.is_empty() {
+            warn!(target = %target, xids = %report.xa_prepared.join(" "), "XA transaction(s) prepared there, as on the \
+                old primary: their transaction manager must commit or roll them back; they hold their locks until then");
+        }
+    }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -1120,6 +1137,33 @@ pub(crate) async fn executed_on(conn: &mut Connection) -> Result<Executed, Repla
         })?;
         Ok(Executed::Mysql(set))
     }
+}
+
+/// The XA transactions prepared on the target, from `XA RECOVER`.
+async fn prepared_xa(conn: &mut Connection) -> Result<Vec<String>, ClientError> {
+    let set = conn.query_rows("XA RECOVER").await?;
+    let column = |name: &str| set.column(name);
+    let (Some(format), Some(gtrid), Some(bqual), Some(data)) =
+        (column("formatID"), column("gtrid_length"), column("bqual_length"), column("data"))
+    else {
+        return Ok(Vec::new());
+    };
+    let number = |row: &[Option<Vec<u8>>], i: usize| {
+        row.get(i)?.as_ref().and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<usize>().ok())
+    };
+    let mut xids = Vec::new();
+    for row in &set.rows {
+        let (Some(f), Some(g), Some(b)) = (number(row, format), number(row, gtrid), number(row, bqual))
+        else {
+            continue;
+        };
+        let bytes = row.get(data).and_then(|v| v.as_deref()).unwrap_or_default();
+        let (Some(gtrid), Some(bqual)) = (bytes.get(..g), bytes.get(g..g + b)) else { continue };
+        let mut xid = String::new();
+        crate::render::sql::push_xid(&mut xid, f as u32, gtrid, bqual);
+        xids.push(xid);
+    }
+    Ok(xids)
 }
 
 /// Refuses a target whose replication still runs (for a dry run, says so
