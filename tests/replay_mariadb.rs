@@ -960,6 +960,12 @@ fn xa_transactions_end_as_on_the_primary() {
         assert!(again.status.success(), "{mode}: {}", stderr(&again));
         let report: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json report");
         assert_eq!(report["applied"], serde_json::json!([]), "{mode}: {report:#}");
+        let summary = stderr(&replay(&ring, target, &["--auto", "--mode", mode]));
+        assert!(
+            summary.contains("gapless replay: 1 XA transaction(s) prepared on the target")
+                && summary.contains("X'7834',X'6234',7"),
+            "{mode}: {summary}"
+        );
         // Its transaction manager finishes it, as on the primary.
         target.sql("XA COMMIT 'x4', 'b4', 7");
         assert_eq!(target.value("SELECT v FROM d.t WHERE id = 1"), "changed", "{mode}");
