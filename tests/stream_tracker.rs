@@ -86,3 +86,45 @@ fn a_gtid_dump_restarting_at_the_file_start_repeats_nothing_and_keeps_the_format
     assert!(!expected.is_empty());
     assert_eq!(new, expected, "exactly the events after the resume point");
 }
+
+/// An XA transaction's rows are one unit that ends at its XA_PREPARE (not
+/// at the XA END just before it), and the stream resumes after it with its
+/// GTID; its XA COMMIT is a unit of its own. Events of a corpus seed cut
+/// from the generated workload's binlog (fixtures/workload/types.sql).
+#[test]
+fn an_xa_group_is_one_unit_and_the_stream_resumes_after_its_xa_prepare() {
+    let seed = common::repo().join("fuzz/corpus/sql_render/seed-mariadb-xa-groups");
+    let file = std::fs::read(seed).expect("seed");
+    let name = "mariadb-bin.000002";
+    let mut tracker = Tracker::new(ResumePoint { file: name.into(), position: 4, ..Default::default() });
+    tracker.reconnected(true);
+    let mut units: Vec<Received> = Vec::new();
+    tracker.push(Bytes::from(fake_rotate(name)), &mut units).unwrap();
+    // (event type, the resume point's position and GTIDs after it)
+    let mut after = Vec::new();
+    for (_, ev) in events(&file) {
+        let log_pos = u32::from_le_bytes(ev[13..17].try_into().unwrap());
+        let kind = ev[4];
+        tracker.push(Bytes::from(ev), &mut units).unwrap();
+        let resume = tracker.resume_point();
+        after.push((kind, log_pos, resume.position, resume.maria.to_string()));
+    }
+    const QUERY: u8 = 2;
+    const XA_PREPARE: u8 = 38;
+    let xa_end = after.iter().position(|a| a.0 == QUERY).expect("the first XA group's XA END");
+    let prepare = after.iter().position(|a| a.0 == XA_PREPARE).expect("its XA_PREPARE");
+    assert_eq!(prepare, xa_end + 1, "{after:?}");
+    // Inside the group, the resume point stays before it.
+    assert!(!after[xa_end].3.contains("0-1-74"), "{after:?}");
+    assert!(after[xa_end].2 < u64::from(after[xa_end].1), "{after:?}");
+    // At its XA_PREPARE, the stream resumes after it, with its GTID.
+    assert_eq!(after[prepare].2, u64::from(after[prepare].1), "{after:?}");
+    assert_eq!(after[prepare].3, "0-1-74");
+    // Every unit handed out carries its transaction's GTID.
+    assert!(
+        units.iter().filter(|r| !r.resent && r.offset > 4).all(|r| r.gtid.is_some()),
+        "a unit without its GTID"
+    );
+    let unit_gtids: Vec<&str> = units.iter().filter_map(|r| r.gtid.as_deref()).collect();
+    assert!(unit_gtids.contains(&"0-1-75") && unit_gtids.contains(&"0-1-77"), "{unit_gtids:?}");
+}
