@@ -888,8 +888,9 @@ impl Applier<'_> {
         let found = match &events {
             Some(events) => {
                 // An XA transaction refused the ROLLBACK above.
-                roll_back(c, xa_of(batch.format.as_ref(), events).as_deref()).await;
-                failing_event(c, batch.format.as_ref(), &self.tables, events).await
+                let xa = xa_of(batch.format.as_ref(), events);
+                roll_back(c, xa.as_deref()).await;
+                failing_event(c, batch.format.as_ref(), &self.tables, events, xa.as_deref()).await
             }
             None => None,
         };
@@ -966,15 +967,16 @@ impl Applier<'_> {
 /// events are rendered and run one at a time inside a transaction that is
 /// rolled back (the COMMIT is never sent). A transaction with a statement
 /// (DDL, which commits by itself) is not run again: its statement is named.
+/// `xa`: the XID of an XA transaction's rows, to undo it at the end.
 async fn failing_event(
     c: &mut Connection,
     format: Option<&Received>,
     tables: &TargetTables,
     unit: &[Received],
+    xa: Option<&str>,
 ) -> Option<(String, ClientError)> {
     let buf = SharedBuf::default();
     let mut sink = RenderSink::new(Box::new(tables.renderer(Box::new(buf.clone()))));
-    let xa = xa_of(format, unit);
     let found = async {
         if let Some(f) = format {
             sink.write(std::slice::from_ref(f)).ok()?;
@@ -998,7 +1000,7 @@ async fn failing_event(
         None
     }
     .await;
-    roll_back(c, xa.as_deref()).await;
+    roll_back(c, xa).await;
     found
 }
 
