@@ -217,6 +217,9 @@ pub struct QueryResponse {
     deprecate_eof: bool,
     state: State,
     first: Option<QueryResult>,
+    /// Results still to come, when they are counted ([`Self::counted`])
+    /// rather than announced by the server's more-results flag.
+    left: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -249,7 +252,18 @@ impl QueryResponse {
             deprecate_eof: capabilities & caps::DEPRECATE_EOF != 0,
             state: State::Start,
             first: None,
+            left: None,
         }
+    }
+
+    /// Reads the answers to a multi-statement query of `statements`
+    /// statements, one result each, whatever the more-results flag says
+    /// (an ERR still ends it). MariaDB 10.11 leaves that flag off in the OK
+    /// of a `BINLOG` statement of row events, yet runs and answers the
+    /// statements after it: following the flag would stop early and leave
+    /// their answers unread.
+    pub fn counted(capabilities: u32, statements: u64) -> Self {
+        QueryResponse { left: Some(statements.max(1)), ..QueryResponse::new(capabilities) }
     }
 
     pub fn push(&mut self, payload: &[u8]) -> Result<Progress, QueryError> {
@@ -321,6 +335,13 @@ impl QueryResponse {
             None => Ok(Progress::NeedMore),
             Some((result, more)) => {
                 self.first.get_or_insert(result);
+                let more = match self.left.as_mut() {
+                    Some(left) => {
+                        *left -= 1;
+                        *left > 0
+                    }
+                    None => more,
+                };
                 if more {
                     Ok(Progress::NeedMore)
                 } else {
@@ -456,6 +477,41 @@ mod tests {
         packets.push(OkPacket { affected_rows: 9, ..Default::default() }.encode());
         let QueryResult::Rows(set) = run(0, &packets).unwrap() else { panic!("rows expected") };
         assert_eq!(set.rows.len(), 2);
+    }
+
+    /// MariaDB's answer to `BEGIN; BINLOG '…'; COMMIT`: the BINLOG
+    /// statement's OK lacks the more-results flag, and the COMMIT's OK
+    /// follows it anyway.
+    #[test]
+    fn counted_answers_go_past_a_missing_more_results_flag() {
+        let more = OkPacket { status: SERVER_MORE_RESULTS_EXISTS | 2, ..Default::default() }.encode();
+        let last = OkPacket { status: 2, ..Default::default() }.encode();
+        let binlog = OkPacket { status: 2, affected_rows: 7, ..Default::default() }.encode();
+        let packets = [more.clone(), binlog.clone(), last.clone()];
+        // Following the flag stops after the BINLOG statement's answer.
+        let mut flagged = QueryResponse::new(0);
+        assert_eq!(flagged.push(&packets[0]), Ok(Progress::NeedMore));
+        assert!(matches!(flagged.push(&packets[1]), Ok(Progress::Done(_))));
+        // Counting reads all three, and keeps the first.
+        let mut counted = QueryResponse::counted(0, 3);
+        assert_eq!(counted.push(&packets[0]), Ok(Progress::NeedMore));
+        assert_eq!(counted.push(&packets[1]), Ok(Progress::NeedMore));
+        let Ok(Progress::Done(QueryResult::Ok(first))) = counted.push(&packets[2]) else {
+            panic!("done expected")
+        };
+        assert_eq!(first.status, SERVER_MORE_RESULTS_EXISTS | 2);
+        // An ERR ends a counted answer early, with the server's error.
+        let e =
+            ServerError { code: 1062, sql_state: Some("23000".into()), message: "Duplicate entry".into() };
+        let mut counted = QueryResponse::counted(0, 3);
+        assert_eq!(counted.push(&more), Ok(Progress::NeedMore));
+        assert_eq!(counted.push(&encode_err(&e)), Err(QueryError::Server(e)));
+        // A result set counts as one answer, whatever its flag.
+        let mut counted = QueryResponse::counted(0, 2);
+        let set = result_set_packets(false, false);
+        let got: Vec<_> = set.iter().chain([&binlog]).map(|p| counted.push(p)).collect();
+        assert!(got[..set.len()].iter().all(|g| *g == Ok(Progress::NeedMore)));
+        assert!(matches!(got.last(), Some(Ok(Progress::Done(QueryResult::Rows(_))))));
     }
 
     #[test]

@@ -21,10 +21,11 @@ use crate::render::sql::{
 use crate::stream::Received;
 
 /// The statements of one transaction, made one at a time as they are
-/// sent (a large transaction is never held whole as base64). They are sent
-/// one by one inside the transaction: MariaDB 10.11 ends a multi-statement
-/// response early after a `BINLOG` statement (its OK lacks the "more
-/// results" flag), which would leave the client out of step.
+/// sent (a large transaction is never held whole as base64). In a
+/// multi-statement query their answers must be counted ([`Self::size`]):
+/// MariaDB 10.11 leaves the "more results" flag off in the OK of a
+/// `BINLOG` statement of row events, yet runs the statements after it, so
+/// a client that follows the flag falls out of step, and misses an error.
 pub struct Statements<'a> {
     gtid: &'a str,
     format: &'a [u8],
@@ -144,13 +145,31 @@ impl Statements<'_> {
         self.xa.as_deref()
     }
 
-    /// The length of the longest statement.
-    pub fn longest(&self) -> usize {
+    /// The length of each statement [`Self::iter`] gives.
+    fn lengths(&self) -> impl Iterator<Item = usize> + '_ {
         let pieces = self.pieces.iter().map(|p| match p {
             Piece::Events(events) => statement_len(events.iter().map(|e| e.len()).sum()),
             Piece::Sql(sql) => sql.len(),
         });
-        std::iter::once(statement_len(self.format.len())).chain(pieces).max().unwrap_or(0)
+        let mysql_gtid = self.gtid.contains(':').then_some(MYSQL_GTID_BACK.len());
+        let sql = self.begin.iter().chain(&self.end).map(String::len);
+        let gtid = gtid_statement(self.gtid).map(|g| g.len());
+        std::iter::once(statement_len(self.format.len()))
+            .chain(pieces)
+            .chain(sql)
+            .chain(gtid)
+            .chain(mysql_gtid)
+    }
+
+    /// The length of the longest statement.
+    pub fn longest(&self) -> usize {
+        self.lengths().max().unwrap_or(0)
+    }
+
+    /// How many statements [`Self::iter`] gives, and their length in all,
+    /// each with the `;` and newline that end it in a batch.
+    pub fn size(&self) -> (u64, usize) {
+        self.lengths().fold((0, 0), |(n, all), len| (n + 1, all + len + 2))
     }
 
     /// The statements in order: the GTID, `BEGIN`, the format, the events,
@@ -163,14 +182,13 @@ impl Statements<'_> {
             Piece::Events(events) => binlog_statement(events.iter().copied()),
             Piece::Sql(sql) => sql.clone(),
         });
-        let tail = self
-            .end
-            .iter()
-            .cloned()
-            .chain(mysql_gtid.then(|| "SET @@session.gtid_next='AUTOMATIC'".to_string()));
+        let tail = self.end.iter().cloned().chain(mysql_gtid.then(|| MYSQL_GTID_BACK.to_string()));
         head.chain([format]).chain(pieces).chain(tail)
     }
 }
+
+/// After a MySQL transaction: its GTID back to automatic.
+const MYSQL_GTID_BACK: &str = "SET @@session.gtid_next='AUTOMATIC'";
 
 /// Bytes of events per `BINLOG` statement, at most (about 5.4 MB of
 /// base64, under the 16 MB `max_allowed_packet` MariaDB has by default).
@@ -268,6 +286,17 @@ mod tests {
             all[all.len() - 3..],
             [format!("XA END {xid}"), format!("XA PREPARE {xid}"), XA_ATTACHED.to_string()]
         );
+        // A batch counts its answers: size() must give exactly these.
+        let length: usize = all.iter().map(|s| s.len() + 2).sum();
+        assert_eq!(rows.size(), (all.len() as u64, length));
+        assert_eq!(rows.longest(), all.iter().map(String::len).max().unwrap());
+        // Cut into several BINLOG statements, and with a MySQL GTID.
+        let small = statements(Some(&format), &unit[..=end], "3e11fa47-71ca-11e1-9e33-c80aa9429562:5", 300)
+            .expect("BINLOG statements");
+        let all: Vec<String> = small.iter().collect();
+        assert!(all.iter().filter(|s| s.starts_with(BINLOG_QUOTES)).count() > 2, "{all:?}");
+        let length: usize = all.iter().map(|s| s.len() + 2).sum();
+        assert_eq!(small.size(), (all.len() as u64, length));
         // Its XA COMMIT is a statement: SQL, not BINLOG.
         let commit = &unit[end + 1..];
         assert!(commit.len() >= 2, "the XA COMMIT group follows");

@@ -594,8 +594,23 @@ async fn apply_all(
                 }
             }
             match binlog {
-                // BINLOG statements go one by one (see binlog.rs), after what
-                // is batched before them.
+                // A small transaction's BINLOG statements join the batch of
+                // the ones before it, a round trip for many.
+                Some(statements)
+                    if !gtid.is_empty() && statements.size().1 <= max_query.min(BATCH_BYTES) =>
+                {
+                    let (count, length) = statements.size();
+                    let apart = batch.counted.is_none() && !batch.sql.is_empty();
+                    if apart || batch.sql.len() + length > max_query.min(BATCH_BYTES) {
+                        apply.send(&mut batch, &mut report, format.as_ref()).await?;
+                    }
+                    batch.push_counted(applied, unit.at, statements.iter(), count);
+                    if batch.full() {
+                        apply.send(&mut batch, &mut report, format.as_ref()).await?;
+                    }
+                }
+                // A large one's go one by one, each made while the target
+                // runs the one before, after what is batched before them.
                 Some(statements) => {
                     apply.send(&mut batch, &mut report, format.as_ref()).await?;
                     if statements.longest() > max_query {
@@ -619,7 +634,7 @@ async fn apply_all(
                     // A transaction without a GTID cannot be told applied or
                     // not after a failure: it goes alone.
                     let alone = gtid.is_empty();
-                    if alone {
+                    if alone || batch.counted.is_some() {
                         apply.send(&mut batch, &mut report, format.as_ref()).await?;
                     }
                     batch.begin(applied.clone(), unit.at);
@@ -696,6 +711,11 @@ struct Batch {
     open: Option<Open>,
     /// Where its text starts in `sql`.
     open_at: usize,
+    /// How many statements `sql` holds, when it holds `BINLOG` statements:
+    /// their answers are counted (`QueryResponse::counted`), since the
+    /// server's more-results flag would stop after the first `BINLOG`.
+    /// Such a batch holds only whole transactions of [`binlog::Statements`].
+    counted: Option<u64>,
 }
 
 /// A transaction begun and not committed yet, and where it is in the ring.
@@ -735,6 +755,24 @@ impl Batch {
     fn full(&self) -> bool {
         self.transactions.len() >= BATCH_TRANSACTIONS || self.sql.len() >= BATCH_BYTES
     }
+
+    /// Adds a whole transaction of `BINLOG` statements, `count` of them.
+    fn push_counted(
+        &mut self,
+        applied: Applied,
+        unit: Location,
+        statements: impl Iterator<Item = String>,
+        count: u64,
+    ) {
+        debug_assert!(self.counted.is_some() || self.sql.is_empty(), "counted and flagged answers apart");
+        self.begin(applied, unit);
+        for sql in statements {
+            self.sql.push_str(&sql);
+            self.sql.push_str(";\n");
+        }
+        self.counted = Some(self.counted.unwrap_or(0) + count);
+        self.commit();
+    }
 }
 
 /// Sends SQL to the target, or, for a dry run, to the output.
@@ -761,6 +799,8 @@ struct InFlight {
     open: Option<Open>,
     /// The FORMAT_DESCRIPTION its events were rendered under.
     format: Option<Received>,
+    /// Its statements, when their answers are counted.
+    counted: Option<u64>,
 }
 
 /// Publishes how many transactions `report` has applied.
@@ -790,6 +830,7 @@ impl Applier<'_> {
         let sql = std::mem::take(&mut batch.sql);
         let transactions = std::mem::take(&mut batch.transactions);
         let units = std::mem::take(&mut batch.units);
+        let counted = batch.counted.take();
         let open = batch.open.clone();
         if let Some(o) = batch.open.as_mut() {
             o.sent = true;
@@ -802,7 +843,7 @@ impl Applier<'_> {
             return Ok(());
         };
         let sent = c.start_query(&sql).await;
-        let in_flight = InFlight { sql, transactions, units, open, format: format.cloned() };
+        let in_flight = InFlight { sql, transactions, units, open, format: format.cloned(), counted };
         match sent {
             Ok(()) => {
                 self.in_flight = Some(in_flight);
@@ -829,7 +870,11 @@ impl Applier<'_> {
     async fn settle(&mut self, report: &mut Report) -> Result<(), ReplayError> {
         let Some(in_flight) = self.in_flight.take() else { return Ok(()) };
         let c = self.conn.as_deref_mut().expect("a batch is in flight only on a connection");
-        match c.finish_query(&in_flight.sql).await {
+        let answer = match in_flight.counted {
+            Some(statements) => c.finish_statements(&in_flight.sql, statements).await,
+            None => c.finish_query(&in_flight.sql).await,
+        };
+        match answer {
             Ok(_) => {
                 log_applied(&in_flight.transactions);
                 report.applied.extend(in_flight.transactions);

@@ -323,7 +323,28 @@ impl Connection {
 
     /// Reads the answer to the statement [`Self::start_query`] sent.
     pub async fn finish_query(&mut self, sql: &str) -> Result<QueryResult, ClientError> {
-        let mut answer = QueryResponse::new(self.capabilities);
+        self.read_answer(sql, QueryResponse::new(self.capabilities)).await
+    }
+
+    /// Reads the answers to the `statements` statements of a
+    /// multi-statement query [`Self::start_query`] sent, counting them
+    /// instead of following the server's more-results flag (which MariaDB
+    /// drops after a `BINLOG` statement; see [`QueryResponse::counted`]).
+    /// `statements` must be exact: one too many waits for an answer that
+    /// never comes.
+    pub async fn finish_statements(
+        &mut self,
+        sql: &str,
+        statements: u64,
+    ) -> Result<QueryResult, ClientError> {
+        self.read_answer(sql, QueryResponse::counted(self.capabilities, statements)).await
+    }
+
+    async fn read_answer(
+        &mut self,
+        sql: &str,
+        mut answer: QueryResponse,
+    ) -> Result<QueryResult, ClientError> {
         loop {
             let payload = self.read_payload().await?;
             match answer.push(&payload) {
