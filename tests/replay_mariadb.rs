@@ -538,7 +538,8 @@ fn a_transaction_without_its_commit_in_the_ring_is_not_applied() {
 }
 
 /// A replay cut off midway, by kill -9 of gapless and then of the target,
-/// and run again, ends equal: every transaction exactly once.
+/// and run again, ends equal: every transaction exactly once, whichever
+/// mode each run used.
 ///
 /// gapless is killed while the target holds its batch (FLUSH TABLES WITH
 /// READ LOCK): the server runs the rest of that batch once the lock goes,
@@ -611,8 +612,10 @@ fn a_replay_killed_midway_and_run_again_ends_equal() {
     let first = count();
     assert!(first < 3000, "the replay should have been cut off ({first} rows)");
 
-    // The next replay starts while the killed one's batch still waits.
-    let mut run = background(&["--auto"]);
+    // The next replay starts while the killed one's batch still waits. It
+    // sends BINLOG statements, many transactions to a round trip, and is
+    // cut off among them below.
+    let mut run = background(&["--auto", "--mode", "binlog"]);
     wait_until(Duration::from_secs(30), "the second replay's session", || {
         running(&mut run);
         sessions("%") == "2"
@@ -987,7 +990,8 @@ fn xa_transactions_end_as_on_the_primary() {
 
 /// An XA transaction that fails on the target is named with the server's
 /// own error, and leaves nothing behind there (not prepared, not active);
-/// once the cause is gone, a second run applies it.
+/// once the cause is gone, a second run applies it. So is an XA COMMIT
+/// whose transaction the target does not hold prepared.
 #[test]
 fn a_failing_xa_transaction_is_named_and_leaves_nothing() {
     if !mariadb_here() {
@@ -1006,10 +1010,26 @@ fn a_failing_xa_transaction_is_named_and_leaves_nothing() {
     wait_ring_holds(&ring, &last);
     assert_eq!(sidecar.stop(), 0, "{}", sidecar.log());
     // The target has the tables, and a row of its own in the way.
-    target.sql(&format!(
-        "SET sql_log_bin = 0; {ddl} INSERT INTO d.t VALUES (2, 'in the way'); SET GLOBAL gtid_slave_pos = '{after_ddl}';"
-    ));
+    target.sql(&format!("SET sql_log_bin = 0; {ddl} INSERT INTO d.t VALUES (2, 'in the way');"));
 
+    // The XA COMMIT fails when the target says it has the XA PREPARE
+    // group but does not hold the transaction prepared: it is named, and
+    // nothing after it runs.
+    let prepare = next(&after_ddl);
+    target.sql(&format!("SET GLOBAL gtid_slave_pos = '{prepare}';"));
+    let out = replay(&ring, target, &["--auto"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("transaction {}", next(&prepare)))
+            && err.contains("XA COMMIT")
+            && err.contains("1397"),
+        "{err}"
+    );
+    assert_eq!(target.value("SELECT GROUP_CONCAT(id ORDER BY id) FROM d.t"), "2", "nothing after it");
+    assert_eq!(target.value("SELECT @@gtid_binlog_pos"), "", "nothing logged");
+
+    target.sql(&format!("SET GLOBAL gtid_slave_pos = '{after_ddl}';"));
     for mode in ["sql", "binlog"] {
         let out = replay(&ring, target, &["--auto", "--mode", mode]);
         assert!(!out.status.success(), "{mode}");

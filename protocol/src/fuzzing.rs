@@ -541,12 +541,20 @@ fn check_stream_packet(p: &[u8], semi_sync: bool) {
 // Query answers
 
 /// The payloads as the server's answers to successive COM_QUERYs: a new
-/// [`QueryResponse`] after each `Done` or error.
+/// [`QueryResponse`] after each `Done` or error; read following the
+/// more-results flag, and counting (as many statements per query as the
+/// number of payloads says, 1 to 4).
 fn check_query_answers(payloads: &[&[u8]]) {
-    for capabilities in [0, caps::DEPRECATE_EOF] {
+    let statements = payloads.len() as u64 % 4 + 1;
+    for (capabilities, counted) in
+        [(0, false), (caps::DEPRECATE_EOF, false), (0, true), (caps::DEPRECATE_EOF, true)]
+    {
         let mut rest = payloads;
         while !rest.is_empty() {
-            let mut q = QueryResponse::new(capabilities);
+            let mut q = match counted {
+                true => QueryResponse::counted(capabilities, statements),
+                false => QueryResponse::new(capabilities),
+            };
             let mut used = 0;
             for p in rest {
                 used += 1;
