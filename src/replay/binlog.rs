@@ -15,14 +15,12 @@ use base64::Engine as _;
 use gapless_decoder::events::gtid::FL_PREPARED_XA;
 use gapless_decoder::{Decoder, EventData};
 
-use crate::render::sql::{
-    is_savepoint, starts_with_word, xa_prepare, xa_start, xid_text, XA_ATTACHED, XA_DETACHED,
-};
+use crate::render::sql::{is_savepoint, starts_with_word, xa_prepare, xid_text, XA_ATTACHED, XA_DETACHED};
 use crate::stream::Received;
 
 /// The statements of one transaction, made one at a time as they are
 /// sent (a large transaction is never held whole as base64). In a
-/// multi-statement query their answers must be counted ([`Self::size`]):
+/// multi-statement query their answers must be counted:
 /// MariaDB 10.11 leaves the "more results" flag off in the OK of a
 /// `BINLOG` statement of row events, yet runs the statements after it, so
 /// a client that follows the flag falls out of step, and misses an error.
@@ -78,20 +76,22 @@ pub fn statements<'a>(
     let mut detached = false;
     let mut xa = None;
     for &(offset, event) in unit {
-        match decoder.decode(offset, event).ok()?.data {
-            // An XA transaction's rows (see XA_DETACHED): MariaDB's GTID
-            // event names its XID, MySQL logs XA START.
-            EventData::MariaGtid(g) if g.flags & FL_PREPARED_XA != 0 => {
-                let xid = g.xid.as_ref()?;
-                begin = vec![XA_DETACHED.to_string(), xa_start(xid)];
-                xa = Some(xid_text(xid));
-                detached = true;
-            }
-            EventData::Query(q) if starts_with_word(&q.query, "XA START") => {
-                let text = q.query_text().into_owned();
-                xa = text.get("XA START ".len()..).map(|xid| xid.trim().to_string());
-                begin = vec![text];
-            }
+        let data = decoder.decode(offset, event).ok()?.data;
+        if let Some(xid) = xa_started(&data) {
+            // An XA transaction's rows (see XA_DETACHED).
+            begin = match &data {
+                EventData::Query(q) => vec![q.query_text().into_owned()],
+                _ => {
+                    detached = true;
+                    vec![XA_DETACHED.to_string(), format!("XA START {xid}")]
+                }
+            };
+            xa = Some(xid);
+            continue;
+        }
+        match data {
+            // Marked as XA, without its XID.
+            EventData::MariaGtid(g) if g.flags & FL_PREPARED_XA != 0 => return None,
             EventData::Query(q) if starts_with_word(&q.query, "XA END") => {
                 xa_end = Some(q.query_text().into_owned())
             }
@@ -139,6 +139,21 @@ pub fn statements<'a>(
     Some(Statements { gtid, format: &format.bytes, pieces, begin, end, xa })
 }
 
+/// The XID of the XA transaction whose rows `data` starts: MariaDB's GTID
+/// event of such a group names it, MySQL logs `XA START`. Never that of
+/// an XA COMMIT or XA ROLLBACK group: undoing that group as an XA
+/// transaction would roll back the prepared one.
+pub(super) fn xa_started(data: &EventData<'_>) -> Option<String> {
+    match data {
+        EventData::MariaGtid(g) if g.flags & FL_PREPARED_XA != 0 => g.xid.as_ref().map(xid_text),
+        EventData::Query(q) if starts_with_word(&q.query, "XA START") => {
+            let text = q.query_text();
+            Some(text.trim().get("XA START ".len()..)?.trim().to_string())
+        }
+        _ => None,
+    }
+}
+
 impl Statements<'_> {
     /// The XID of an XA transaction.
     pub fn xa(&self) -> Option<&str> {
@@ -166,10 +181,10 @@ impl Statements<'_> {
         self.lengths().max().unwrap_or(0)
     }
 
-    /// How many statements [`Self::iter`] gives, and their length in all,
-    /// each with the `;` and newline that end it in a batch.
-    pub fn size(&self) -> (u64, usize) {
-        self.lengths().fold((0, 0), |(n, all), len| (n + 1, all + len + 2))
+    /// The length of all the statements [`Self::iter`] gives, each with the
+    /// `;` and newline that end it in a batch.
+    pub fn batched_len(&self) -> usize {
+        self.lengths().map(|len| len + 2).sum()
     }
 
     /// The statements in order: the GTID, `BEGIN`, the format, the events,
@@ -286,9 +301,9 @@ mod tests {
             all[all.len() - 3..],
             [format!("XA END {xid}"), format!("XA PREPARE {xid}"), XA_ATTACHED.to_string()]
         );
-        // A batch counts its answers: size() must give exactly these.
+        // A batch is cut by these lengths.
         let length: usize = all.iter().map(|s| s.len() + 2).sum();
-        assert_eq!(rows.size(), (all.len() as u64, length));
+        assert_eq!(rows.batched_len(), length);
         assert_eq!(rows.longest(), all.iter().map(String::len).max().unwrap());
         // Cut into several BINLOG statements, and with a MySQL GTID.
         let small = statements(Some(&format), &unit[..=end], "3e11fa47-71ca-11e1-9e33-c80aa9429562:5", 300)
@@ -296,7 +311,7 @@ mod tests {
         let all: Vec<String> = small.iter().collect();
         assert!(all.iter().filter(|s| s.starts_with(BINLOG_QUOTES)).count() > 2, "{all:?}");
         let length: usize = all.iter().map(|s| s.len() + 2).sum();
-        assert_eq!(small.size(), (all.len() as u64, length));
+        assert_eq!(small.batched_len(), length);
         // Its XA COMMIT is a statement: SQL, not BINLOG.
         let commit = &unit[end + 1..];
         assert!(commit.len() >= 2, "the XA COMMIT group follows");

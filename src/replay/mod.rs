@@ -28,7 +28,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gapless_decoder::events::gtid::FL_PREPARED_XA;
 use gapless_decoder::gtid::{Gtid, GtidSet, MariaGtid, MariaGtidList};
 use gapless_protocol::client::{host_port, ClientError, ConnectOptions, Connection};
 use serde::Serialize;
@@ -594,31 +593,31 @@ async fn apply_all(
                 }
             }
             match binlog {
-                // A small transaction's BINLOG statements join the batch of
-                // the ones before it, a round trip for many.
-                Some(statements)
-                    if !gtid.is_empty() && statements.size().1 <= max_query.min(BATCH_BYTES) =>
-                {
-                    let (count, length) = statements.size();
-                    let apart = batch.counted.is_none() && !batch.sql.is_empty();
-                    if apart || batch.sql.len() + length > max_query.min(BATCH_BYTES) {
-                        apply.send(&mut batch, &mut report, format.as_ref()).await?;
-                    }
-                    batch.push_counted(applied, unit.at, statements.iter(), count);
-                    if batch.full() {
-                        apply.send(&mut batch, &mut report, format.as_ref()).await?;
-                    }
-                }
-                // A large one's go one by one, each made while the target
-                // runs the one before, after what is batched before them.
                 Some(statements) => {
-                    apply.send(&mut batch, &mut report, format.as_ref()).await?;
-                    if statements.longest() > max_query {
-                        apply.settle(&mut report).await?;
+                    let length = statements.batched_len();
+                    if !gtid.is_empty() && length <= max_query.min(BATCH_BYTES) {
+                        // A small transaction's BINLOG statements join the
+                        // batch of the ones before it, a round trip for many.
+                        let apart = batch.counted.is_none() && !batch.sql.is_empty();
+                        if apart || batch.sql.len() + length > max_query.min(BATCH_BYTES) {
+                            apply.send(&mut batch, &mut report, format.as_ref()).await?;
+                        }
+                        batch.push_counted(applied, unit.at, statements.iter());
+                        if batch.full() {
+                            apply.send(&mut batch, &mut report, format.as_ref()).await?;
+                        }
+                    } else {
+                        // A large one's go one by one, each made while the
+                        // target runs the one before, after what is batched
+                        // before them.
+                        apply.send(&mut batch, &mut report, format.as_ref()).await?;
                         let longest = statements.longest();
-                        return Err(too_large(&applied, "BINLOG", longest, max_query, &target, &report));
+                        if longest > max_query {
+                            apply.settle(&mut report).await?;
+                            return Err(too_large(&applied, "BINLOG", longest, max_query, &target, &report));
+                        }
+                        apply.one_by_one(statements.iter(), statements.xa(), applied, &mut report).await?;
                     }
-                    apply.one_by_one(statements.iter(), statements.xa(), applied, &mut report).await?;
                 }
                 None => {
                     let fail = |error| ReplayError::Render {
@@ -756,21 +755,17 @@ impl Batch {
         self.transactions.len() >= BATCH_TRANSACTIONS || self.sql.len() >= BATCH_BYTES
     }
 
-    /// Adds a whole transaction of `BINLOG` statements, `count` of them.
-    fn push_counted(
-        &mut self,
-        applied: Applied,
-        unit: Location,
-        statements: impl Iterator<Item = String>,
-        count: u64,
-    ) {
+    /// Adds a whole transaction of `BINLOG` statements, counting them.
+    fn push_counted(&mut self, applied: Applied, unit: Location, statements: impl Iterator<Item = String>) {
         debug_assert!(self.counted.is_some() || self.sql.is_empty(), "counted and flagged answers apart");
         self.begin(applied, unit);
+        let mut count = self.counted.unwrap_or(0);
         for sql in statements {
             self.sql.push_str(&sql);
             self.sql.push_str(";\n");
+            count += 1;
         }
-        self.counted = Some(self.counted.unwrap_or(0) + count);
+        self.counted = Some(count);
         self.commit();
     }
 }
@@ -1063,32 +1058,15 @@ async fn roll_back(c: &mut Connection, xa: Option<&str>) {
     let _ = c.query("ROLLBACK").await;
 }
 
-/// The XID of an XA transaction's rows: MariaDB's GTID event names it,
-/// MySQL logs `XA START`.
+/// The XID of an XA transaction's rows (see [`binlog::xa_started`]).
 fn xa_of(format: Option<&Received>, unit: &[Received]) -> Option<String> {
     let mut decoder = gapless_decoder::Decoder::new();
     if let Some(f) = format {
         decoder.decode(f.offset, &f.bytes).ok()?;
     }
-    for r in unit.iter().take(3) {
-        let Ok(ev) = decoder.decode(r.offset, &r.bytes) else { continue };
-        match &ev.data {
-            // Only the group of its rows: undoing the group of its
-            // XA COMMIT so would roll back the prepared transaction.
-            gapless_decoder::EventData::MariaGtid(g) => {
-                return g
-                    .xid
-                    .as_ref()
-                    .filter(|_| g.flags & FL_PREPARED_XA != 0)
-                    .map(crate::render::sql::xid_text)
-            }
-            gapless_decoder::EventData::Query(q) => {
-                return q.query_text().strip_prefix("XA START ").map(|xid| xid.trim().to_string())
-            }
-            _ => {}
-        }
-    }
-    None
+    unit.iter()
+        .take(3)
+        .find_map(|r| decoder.decode(r.offset, &r.bytes).ok().and_then(|ev| binlog::xa_started(&ev.data)))
 }
 
 /// "ROWS_EVENT… event at FILE:POS", for messages.
